@@ -1,0 +1,30 @@
+# `make demo` and `make test` set everything up in .venv themselves (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SHARED ?= ../shared
+SEED := $(firstword $(wildcard $(SHARED)/seed-experiment.yaml) examples/seed-experiment.yaml)
+
+.PHONY: setup test lint demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+
+test: lint
+	$(BIN)/pytest
+
+demo: $(STAMP)
+	$(BIN)/pykatib validate $(SEED)
+
+clean:
+	rm -rf $(VENV) .pykatib .pytest_cache .ruff_cache .hypothesis
