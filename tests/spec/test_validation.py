@@ -468,7 +468,7 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
             {"collector": {"kind": "StdOut"}, "source": {"filter": {"metricsFormat": ["([a-z]+=(\\d+"]}}},
         ),
         "spec.metricsCollectorSpec.source.filter.metricsFormat[0]",
-        "invalid filter",
+        "invalid metrics filter",
     ),
     (
         "filter-one-group",
@@ -477,7 +477,7 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
             {"collector": {"kind": "StdOut"}, "source": {"filter": {"metricsFormat": ["loss=(\\d+)"]}}},
         ),
         "spec.metricsCollectorSpec.source.filter.metricsFormat[0]",
-        "two top subexpressions",
+        "at least two capture groups",
     ),
     (
         "prometheus-port",

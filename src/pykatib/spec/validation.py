@@ -10,6 +10,7 @@ import os.path
 import re
 from typing import Any
 
+from pykatib.metrics.text import validate_filter
 from pykatib.spec.errors import SpecError
 from pykatib.spec.models import (
     CollectorKind,
@@ -398,16 +399,6 @@ def _validate_metrics_collector(spec: ExperimentSpec, errors: list[SpecError]) -
             errors.append(SpecError(f"{path}.source.fileSystemPath", ".spec.metricsCollectorSpec.source is invalid"))
     filters = (mc.source.filter.metrics_format if mc.source and mc.source.filter else None) or []
     for i, regex in enumerate(filters):
-        problem = _filter_problem(regex)
+        problem = validate_filter(regex)
         if problem:
             errors.append(SpecError(f"{path}.source.filter.metricsFormat[{i}]", problem))
-
-
-def _filter_problem(regex: str) -> str | None:
-    try:
-        compiled = re.compile(regex)
-    except re.error as exc:
-        return f"invalid filter {regex!r}: {exc}"
-    if compiled.groups < 2:
-        return f"filter {regex!r}: two top subexpressions are required (metric name and value)"
-    return None
