@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 import yaml
@@ -60,6 +61,46 @@ def validate_command(files: tuple[str, ...], output: str) -> None:
     elif output == "yaml" and valid:
         click.echo(yaml.safe_dump_all(valid, sort_keys=False, allow_unicode=True), nl=False)
     sys.exit(status)
+
+
+@cli.command("run")
+@click.argument("file", type=click.Path(path_type=str))
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="IMAGE=DIR",
+    help="Run IMAGE's commands from DIR (tag optional); adds to the shipped example mapping.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Change a field of the file before validation, e.g. --set spec.maxTrialCount=4.",
+)
+@click.option("--db", "db_url", default=None, help="SQLAlchemy URL of the store [default: sqlite under --workdir].")
+@click.option(
+    "--workdir",
+    default=".pykatib",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where trial directories (logs, files) and the default database live.",
+)
+@click.option("--name", default=None, help="The experiment to run when the file holds several.")
+@click.option("--resume", is_flag=True, help="Continue an experiment that already exists in the store.")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table", show_default=True)
+def run_command(file: str, images: tuple[str, ...], overrides: tuple[str, ...], db_url: str | None, workdir: Path,
+                name: str | None, resume: bool, output: str) -> None:  # fmt: skip
+    """Run an Experiment file to its end: trials as local processes, state in a database.
+
+    Exit status: 0 when the experiment Succeeded, 1 when it Failed, 2 for invalid input.
+    """
+    # Imported here so that `pykatib validate` does not pay for the controller's imports.
+    from pykatib.cli_run import run_file
+
+    sys.exit(run_file(file, images=images, overrides=overrides, db_url=db_url, workdir=workdir, name=name,
+                      resume=resume, output=output))  # fmt: skip
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,12 +67,45 @@ def read_documents(path: str | Path) -> tuple[list[Any], SpecError | None]:
         return [], SpecError("", "YAML document is nested too deeply")
 
 
-def load_file(path: str | Path) -> list[LoadedDocument]:
+def apply_overrides(document: Any, overrides: Sequence[str]) -> list[SpecError]:
+    """``--set spec.maxTrialCount=4``: set a dotted path (``parameters.0`` or ``parameters[0]`` for lists)
+    of the raw document to a YAML scalar, before defaults and validation, so the result is checked as if
+    the user had written it in the file."""
+    errors: list[SpecError] = []
+    for override in overrides:
+        path, sep, text = override.partition("=")
+        if not sep or not path:
+            errors.append(SpecError("", f"--set {override!r}: expected PATH=VALUE"))
+            continue
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        parts = path.replace("[", ".").replace("]", "").split(".")
+        target = document
+        try:
+            for part in parts[:-1]:
+                target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
+            if isinstance(target, list):
+                target[int(parts[-1])] = value
+            elif isinstance(target, dict):
+                target[parts[-1]] = value
+            else:
+                raise TypeError(type(target).__name__)
+        except (ValueError, IndexError, TypeError, AttributeError) as exc:
+            errors.append(SpecError(path, f"--set cannot set this path: {exc}"))
+    return errors
+
+
+def load_file(path: str | Path, overrides: Sequence[str] = ()) -> list[LoadedDocument]:
     """Load every Experiment of a file. Raises SpecFileError only when the file cannot be read."""
     source = str(path)
     documents, syntax_error = read_documents(path)
     if syntax_error is not None:
         return [LoadedDocument(source, 0, errors=[syntax_error])]
+    override_errors = [e for doc in documents if not _is_config_map(doc) for e in apply_overrides(doc, overrides)]
+    if override_errors:
+        return [LoadedDocument(source, 0, errors=override_errors)]
     config_maps = _config_maps(documents)
     loaded = [
         load_document(doc, source=source, index=i, config_maps=config_maps)
@@ -84,9 +117,16 @@ def load_file(path: str | Path) -> list[LoadedDocument]:
     return loaded
 
 
-def load_experiment(path: str | Path, *, name: str | None = None) -> Experiment:
+def load_experiment(path: str | Path, *, name: str | None = None, overrides: Sequence[str] = ()) -> Experiment:
     """The one Experiment of a file (or the one called ``name``); InvalidExperimentError otherwise."""
-    documents = load_file(path)
+    return load_experiment_document(path, name=name, overrides=overrides).experiment  # type: ignore[return-value]
+
+
+def load_experiment_document(
+    path: str | Path, *, name: str | None = None, overrides: Sequence[str] = ()
+) -> LoadedDocument:
+    """Like load_experiment, with the rendered sample trial (for a ConfigMap or Go template)."""
+    documents = load_file(path, overrides)
     if name is not None:
         documents = [
             d for d in documents if d.experiment is not None and d.experiment.metadata.name == name
@@ -99,9 +139,8 @@ def load_experiment(path: str | Path, *, name: str | None = None) -> Experiment:
         raise InvalidExperimentError(
             [SpecError("", f"the file holds {len(documents)} experiments ({names}): name one")], str(path)
         )
-    experiment = documents[0].experiment
-    assert experiment is not None
-    return experiment
+    assert documents[0].experiment is not None
+    return documents[0]
 
 
 def parse_experiment(data: Any, *, source: str = "<experiment>", config_maps: ConfigMaps | None = None) -> Experiment:

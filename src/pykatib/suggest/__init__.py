@@ -1,5 +1,7 @@
-"""Suggestion algorithms: the registry of Katib's algorithm names and the validation of their settings."""
+"""Suggestion algorithms: the registry of Katib's algorithm names, their settings, and the suggesters."""
 
+from pykatib.suggest.base import AlgorithmNotAvailableError, Suggester, Suggestion, TrialResult
+from pykatib.suggest.registry import SUGGESTERS, create_suggester
 from pykatib.suggest.settings import (
     ALGORITHM_NAMES,
     EARLY_STOPPING_NAMES,
@@ -13,8 +15,14 @@ from pykatib.suggest.settings import (
 __all__ = [
     "ALGORITHM_NAMES",
     "EARLY_STOPPING_NAMES",
+    "SUGGESTERS",
+    "AlgorithmNotAvailableError",
     "SettingsContext",
+    "Suggester",
+    "Suggestion",
+    "TrialResult",
     "algorithm_settings",
+    "create_suggester",
     "early_stopping_settings",
     "validate_algorithm_settings",
     "validate_early_stopping_settings",

@@ -244,9 +244,7 @@ def _format(value: Any, node: _Field, top: bool = True) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
-        pairs = (
-            f"{_format(k, node, False)}:{_format(value[k], node, False)}" for k in _sorted_keys(value, node)
-        )
+        pairs = (f"{_format(k, node, False)}:{_format(value[k], node, False)}" for k in _sorted_keys(value, node))
         return "map[" + " ".join(pairs) + "]"
     if isinstance(value, list | tuple):
         return "[" + " ".join(_format(v, node, False) for v in value) + "]"

@@ -1,17 +1,64 @@
-"""What to run, read from a trial's Kubernetes object (Job, TFJob, PyTorchJob, ...)."""
+"""What to run, read from a trial's Kubernetes object (Job, TFJob, PyTorchJob, ...).
+
+A batch/v1 Job runs its primary container. A training-operator job runs one process per replica, with the
+environment the operator would give each pod (TF_CONFIG; MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK), and
+metrics come from the primary replica: the first pod whose labels match ``primaryPodLabels``, else the
+Master/Chief, else Worker 0.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 # The container name each training operator's examples and Katib's v1alpha3 controller looked for.
-KIND_CONTAINER_NAMES = {
-    "TFJob": "tensorflow",
-    "PyTorchJob": "pytorch",
-    "XGBoostJob": "xgboost",
-    "MPIJob": "mpi",
-}
+KIND_CONTAINER_NAMES = {"TFJob": "tensorflow", "PyTorchJob": "pytorch", "XGBoostJob": "xgboost", "MPIJob": "mpi"}
+REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"
+REPLICA_INDEX_LABEL = "training.kubeflow.org/replica-index"
+JOB_ROLE_LABEL = "training.kubeflow.org/job-role"
+# Replica types the operators give the master job role; also the fallback order for the primary replica.
+MASTER_TYPES = ("master", "chief", "launcher")
+FALLBACK_PRIMARY = ("master", "chief", "launcher", "worker")
+
+
+class TrialJobError(ValueError):
+    """The trial object cannot be turned into processes (no container, no command...)."""
+
+
+@dataclass
+class ContainerProcess:
+    """One process to start: a container of one replica (pod) of the trial's job."""
+
+    replica: str  # "job" for a batch Job, else the replica type as written ("Worker", "Master")
+    index: int
+    container: dict[str, Any]
+    argv: list[str]
+    env: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+    primary: bool = False
+
+    @property
+    def image(self) -> str | None:
+        image = self.container.get("image")
+        return str(image) if image else None
+
+    @property
+    def working_dir(self) -> str | None:
+        wd = self.container.get("workingDir")
+        return str(wd) if wd else None
+
+    @property
+    def volume_mount_paths(self) -> list[str]:
+        mounts = self.container.get("volumeMounts") or []
+        return [str(m["mountPath"]) for m in mounts if isinstance(m, dict) and m.get("mountPath")]
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe id: ``job-0``, ``worker-1``."""
+        return f"{self.replica.lower()}-{self.index}"
 
 
 def iter_containers(obj: Any) -> Iterator[dict[str, Any]]:
@@ -34,3 +81,131 @@ def default_primary_container(trial_spec: dict[str, Any]) -> str | None:
     if preferred in names:
         return preferred
     return names[0] if names else None
+
+
+def active_deadline_seconds(job: dict[str, Any]) -> float | None:
+    """batch/v1 ``spec.activeDeadlineSeconds``, or a training job's ``spec.runPolicy.activeDeadlineSeconds``."""
+    spec = job.get("spec") or {}
+    value = spec.get("activeDeadlineSeconds")
+    if value is None:
+        value = (spec.get("runPolicy") or {}).get("activeDeadlineSeconds")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _replica_specs(job: dict[str, Any]) -> dict[str, Any] | None:
+    spec = job.get("spec") or {}
+    for key, value in spec.items():
+        if key.endswith("ReplicaSpecs") and isinstance(value, dict):
+            return value
+    return None
+
+
+def _pick_container(pod_spec: dict[str, Any], primary_name: str | None, where: str) -> dict[str, Any]:
+    containers = [c for c in pod_spec.get("containers") or [] if isinstance(c, dict)]
+    if not containers:
+        raise TrialJobError(f"{where} has no containers")
+    for container in containers:
+        if primary_name and container.get("name") == primary_name:
+            return container
+    if primary_name and len(containers) > 1:
+        raise TrialJobError(f"{where} has no container named {primary_name!r}")
+    return containers[0]
+
+
+def _argv(container: dict[str, Any], where: str) -> list[str]:
+    command = container.get("command") or []
+    args = container.get("args") or []
+    if not isinstance(command, list) or not isinstance(args, list):
+        raise TrialJobError(f"{where}: command and args must be lists")
+    argv = [str(a) for a in [*command, *args]]
+    if not command:
+        raise TrialJobError(
+            f"{where}: the container sets no command; pykatib runs the command, not the image's entrypoint"
+        )
+    return argv
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in container.get("env") or []:
+        # valueFrom (secrets, field refs) has no meaning off a cluster: such variables are left unset.
+        if isinstance(item, dict) and item.get("name") and "value" in item:
+            env[str(item["name"])] = "" if item["value"] is None else str(item["value"])
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def job_processes(
+    job: dict[str, Any],
+    *,
+    primary_container_name: str | None,
+    primary_pod_labels: Mapping[str, str] | None,
+) -> list[ContainerProcess]:
+    """The processes of a trial, exactly one of them primary (its output and files carry the metrics)."""
+    kind = str(job.get("kind", ""))
+    replicas = _replica_specs(job)
+    if replicas is None:
+        pod_spec = (((job.get("spec") or {}).get("template") or {}).get("spec")) or {}
+        container = _pick_container(pod_spec, primary_container_name, f"{kind} pod template")
+        return [ContainerProcess("job", 0, container, _argv(container, kind), _env(container), primary=True)]
+    processes: list[ContainerProcess] = []
+    for replica_type, replica in replicas.items():
+        if not isinstance(replica, dict):
+            continue
+        template = replica.get("template") or {}
+        count = int(replica.get("replicas", 1) or 1)
+        where = f"{kind} {replica_type} replica"
+        container = _pick_container(template.get("spec") or {}, primary_container_name, where)
+        base_labels = {str(k): str(v) for k, v in ((template.get("metadata") or {}).get("labels") or {}).items()}
+        for index in range(count):
+            labels = {**base_labels, REPLICA_TYPE_LABEL: replica_type.lower(), REPLICA_INDEX_LABEL: str(index)}
+            if replica_type.lower() in MASTER_TYPES:
+                labels[JOB_ROLE_LABEL] = "master"
+            processes.append(
+                ContainerProcess(replica_type, index, container, _argv(container, where), _env(container), labels)
+            )
+    if not processes:
+        raise TrialJobError(f"{kind} has no replicas")
+    _mark_primary(processes, primary_pod_labels or {})
+    _distributed_env(kind, processes)
+    return processes
+
+
+def _mark_primary(processes: list[ContainerProcess], wanted: Mapping[str, str]) -> None:
+    matching = [p for p in processes if wanted and all(p.labels.get(k) == v for k, v in wanted.items())]
+    if not matching:
+        for replica_type in FALLBACK_PRIMARY:
+            matching = [p for p in processes if p.replica.lower() == replica_type]
+            if matching:
+                break
+    (matching or processes)[0].primary = True
+
+
+def _distributed_env(kind: str, processes: list[ContainerProcess]) -> None:
+    """The variables the training operator sets, with every replica on localhost."""
+    if len(processes) == 1 and kind not in ("TFJob", "PyTorchJob"):
+        return
+    ports = {p.key: free_port() for p in processes}
+    if kind == "TFJob":
+        cluster: dict[str, list[str]] = {}
+        for p in processes:
+            cluster.setdefault(p.replica.lower(), []).append(f"localhost:{ports[p.key]}")
+        for p in processes:
+            task = {"type": p.replica.lower(), "index": p.index}
+            p.env.setdefault("TF_CONFIG", json.dumps({"cluster": cluster, "task": task, "environment": "cloud"}))
+    elif kind == "PyTorchJob":
+        ordered = sorted(processes, key=lambda p: (p.replica.lower() != "master", p.index))
+        master_port = ports[ordered[0].key]
+        for rank, p in enumerate(ordered):
+            p.env.setdefault("MASTER_ADDR", "localhost")
+            p.env.setdefault("MASTER_PORT", str(master_port))
+            p.env.setdefault("WORLD_SIZE", str(len(ordered)))
+            p.env.setdefault("RANK", str(rank))

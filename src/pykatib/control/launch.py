@@ -1,0 +1,148 @@
+"""From an experiment and one assignment to the processes to start and the collector to read.
+
+Rendering (pykatib.trial), path rules (pykatib.execute.localize) and the metrics collector
+(pykatib.metrics.collector) meet here, so the controller deals only in trials.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pykatib.execute.local import LaunchSpec
+from pykatib.execute.localize import ImageMap, PathRules
+from pykatib.metrics.collector import TrialCollector
+from pykatib.report import TRIAL_DIR_ENV, TRIAL_NAME_ENV
+from pykatib.spec.models import CollectorKind, Experiment
+from pykatib.trial.job import ContainerProcess, active_deadline_seconds, job_processes
+from pykatib.trial.render import render_trial
+
+PRIMARY_LOG = "trial.log"
+ROOTFS = "rootfs"
+
+
+class TrialLaunchError(ValueError):
+    """The trial cannot be started: the message says what to change."""
+
+
+@dataclass
+class TrialLaunch:
+    launches: list[LaunchSpec]
+    collector: TrialCollector
+    deadline_seconds: float | None
+    job: dict[str, Any]
+
+
+def metric_names(experiment: Experiment) -> list[str]:
+    objective = experiment.spec.objective
+    assert objective is not None and objective.objective_metric_name
+    return [objective.objective_metric_name, *(objective.additional_metric_names or [])]
+
+
+def _collector_path(experiment: Experiment) -> tuple[str, str | None, str | None, list[str]]:
+    """(kind, container path, file format, filters) of the experiment's metrics collector."""
+    mc = experiment.spec.metrics_collector_spec
+    kind = mc.collector.kind if mc and mc.collector and mc.collector.kind else CollectorKind.STDOUT
+    fsp = mc.source.file_system_path if mc and mc.source else None
+    filters = list((mc.source.filter.metrics_format or []) if mc and mc.source and mc.source.filter else [])
+    return (
+        kind.value,
+        fsp.path if fsp else None,
+        fsp.format.value if fsp and fsp.format else None,
+        filters,
+    )
+
+
+def prepare_trial(
+    experiment: Experiment,
+    trial_name: str,
+    assignment: Mapping[str, str],
+    trial_dir: Path,
+    image_map: ImageMap,
+    *,
+    labels: Mapping[str, str] | None = None,
+    trial_spec: dict[str, Any] | None = None,
+) -> TrialLaunch:
+    template = experiment.spec.trial_template
+    assert template is not None
+    job = render_trial(experiment, trial_name, assignment, labels=labels, trial_spec=trial_spec)
+    processes = job_processes(
+        job, primary_container_name=template.primary_container_name, primary_pod_labels=template.primary_pod_labels
+    )
+    kind, metrics_path, file_format, filters = _collector_path(experiment)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    launches: list[LaunchSpec] = []
+    primary_rules: PathRules | None = None
+    for process in processes:
+        rules = _rules(process, trial_dir, image_map, metrics_path)
+        if process.primary:
+            primary_rules = rules
+        launches.append(_launch(process, rules, trial_name, trial_dir))
+    assert primary_rules is not None
+    local_metrics_path = Path(primary_rules.map_path(metrics_path)) if metrics_path else None
+    if local_metrics_path is not None and kind == "File":
+        local_metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    collector = TrialCollector(
+        kind,
+        metric_names(experiment),
+        log_file=trial_dir / PRIMARY_LOG,
+        trial_dir=trial_dir,
+        metrics_path=local_metrics_path,
+        file_format=file_format,
+        filters=filters,
+    )
+    return TrialLaunch(launches, collector, active_deadline_seconds(job), job)
+
+
+def _rules(process: ContainerProcess, trial_dir: Path, image_map: ImageMap, metrics_path: str | None) -> PathRules:
+    # Each replica is its own pod: its own root, so two workers never write the same file.
+    base = trial_dir if process.primary else trial_dir / "replicas" / process.key
+    prefixes = [*process.volume_mount_paths, *([metrics_path] if metrics_path else [])]
+    return PathRules(image_map.resolve(process.image), base / ROOTFS, tuple(prefixes), source_dir=Path.cwd())
+
+
+def _launch(process: ContainerProcess, rules: PathRules, trial_name: str, trial_dir: Path) -> LaunchSpec:
+    argv = rules.map_argv(process.argv)
+    _check_program(process, argv, rules)
+    for original, mapped in zip(process.argv, argv, strict=True):
+        _make_parent(original, mapped, rules)
+    for mount in process.volume_mount_paths:
+        Path(rules.map_path(mount)).mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **rules.map_env(process.env)}
+    env[TRIAL_NAME_ENV] = trial_name
+    env[TRIAL_DIR_ENV] = str(trial_dir)
+    env["PYTHONUNBUFFERED"] = "1"  # metrics must reach the log while the trial runs, not at exit
+    base = trial_dir if process.primary else trial_dir / "replicas" / process.key
+    base.mkdir(parents=True, exist_ok=True)
+    cwd = rules.map_path(process.working_dir) if process.working_dir else str(base)
+    Path(cwd).mkdir(parents=True, exist_ok=True)
+    log = trial_dir / (PRIMARY_LOG if process.primary else f"{process.key}.log")
+    return LaunchSpec(process.key, argv, env, cwd, log, process.primary)
+
+
+def _make_parent(original: str, mapped: str, rules: PathRules) -> None:
+    """A redirected output path needs its directory, as the container's filesystem would have it."""
+    value = mapped.split("=", 1)[1] if mapped.startswith("-") and "=" in mapped else mapped
+    if value != original and value.startswith(str(rules.rootfs)):
+        Path(value).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _check_program(process: ContainerProcess, argv: list[str], rules: PathRules) -> None:
+    """Fail before starting anything when the command cannot be found, saying which image to map."""
+    program = argv[0]
+    found = os.path.exists(program) if "/" in program else shutil.which(program) is not None
+    missing = None if found else program
+    if missing is None and len(argv) > 1 and argv[1].endswith(".py") and not os.path.exists(argv[1]):
+        missing = process.argv[1]
+    if missing is None:
+        return
+    hint = (
+        f"; the image {process.image} is not mapped to a directory: pass --image {process.image}=DIR"
+        if process.image and rules.image_root is None
+        else ""
+    )
+    raise TrialLaunchError(f"{process.key}: {missing} not found{hint}")

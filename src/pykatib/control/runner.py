@@ -1,0 +1,422 @@
+"""The controller: Katib's reconcile loop for one experiment, on asyncio.
+
+One step per event (a trial ended, the experiment started or resumed): count trials, check termination in
+Katib's order, ask the suggester for ``min(parallel, max - completed) - active`` assignments, create and
+start those trials. Each running trial has a task that follows its metrics while its processes run, and
+reports its end. Everything is written to the store as it happens, so a controller that dies is replaced
+by one that reads the store, re-attaches to trials still running and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pykatib.control.launch import TrialLaunchError, prepare_trial
+from pykatib.control.status import (
+    ACTIVE_PHASES,
+    CREATED,
+    DEADLINE_EXCEEDED,
+    END_MESSAGES,
+    EXPERIMENT_CREATED,
+    EXPERIMENT_FAILED,
+    EXPERIMENT_RESTARTING,
+    EXPERIMENT_RUNNING,
+    FAILED,
+    KILLED,
+    METRICS_UNAVAILABLE,
+    RUNNING,
+    SUCCEEDED,
+    TRIAL_FAILED,
+    TRIAL_INTERRUPTED,
+    TRIAL_KILLED,
+    TRIAL_LOST,
+    TRIAL_METRICS_UNAVAILABLE,
+    TRIAL_RUNNING,
+    TRIAL_SUCCEEDED,
+    TrialView,
+    condition,
+    count,
+    end_reason,
+    now_rfc3339,
+    objective_value,
+    set_condition,
+    status_block,
+    trials_to_create,
+)
+from pykatib.execute.local import PROCESSES_FILE, LocalExecutor, RunningTrial
+from pykatib.execute.localize import ImageMap
+from pykatib.metrics.observation import Observation
+from pykatib.metrics.strategy import MetricSummary, summarize
+from pykatib.spec.models import Experiment
+from pykatib.spec.space import parse_search_space
+from pykatib.store import NewTrial, ObservationRow, Store, TrialRecord
+from pykatib.suggest.base import Suggester, TrialResult
+from pykatib.suggest.registry import create_suggester
+from pykatib.suggest.settings import algorithm_settings
+from pykatib.trial.render import new_trial_name
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+POLL_SECONDS = 0.2
+REPLACES_LABEL = "pykatib.kubeflow.org/replaces"
+
+
+class ExperimentController:
+    """Drives one experiment to its end; ``run()`` returns the final status block."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        store: Store,
+        *,
+        workdir: Path,
+        image_map: ImageMap | None = None,
+        executor: LocalExecutor | None = None,
+        trial_spec: dict[str, Any] | None = None,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.store = store
+        # Absolute: trials run in their own directories, where a relative path would mean something else.
+        self.experiment_dir = workdir.resolve() / "experiments" / str(experiment.metadata.name)
+        self.image_map = image_map or ImageMap()
+        self.executor = executor or LocalExecutor()
+        self.trial_spec = trial_spec
+        self.on_change = on_change
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pykatib-store")
+        self._record_id = 0
+        self._status: dict[str, Any] = {}
+        self._trials: dict[str, TrialRecord] = {}
+        self._metrics: dict[str, dict[str, MetricSummary]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, RunningTrial] = {}
+        self._ended: asyncio.Queue[str] = asyncio.Queue()
+        self._suggester: Suggester | None = None
+        self._suggestion_end = False
+        self._skip: dict[str, dict[str, int]] = {}
+        self._exited: set[str] = set()  # trials whose processes ended, being concluded
+
+    async def _db_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Store calls run on one thread, in order, so the event loop never waits on the database."""
+        return await asyncio.get_running_loop().run_in_executor(self._db, lambda: fn(*args, **kwargs))
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        try:
+            await self._open()
+            while True:
+                reason = end_reason(self.experiment, self._views(), suggestion_end=self._suggestion_end)
+                if reason is not None:
+                    await self._finish(reason)
+                    return self._status
+                await self._create_trials()
+                if self._suggestion_end and not self._active():
+                    continue  # the end check above now reports ExperimentSuggestionEndReached
+                name = await self._ended.get()
+                self._tasks.pop(name, None)
+        except asyncio.CancelledError:
+            await self._interrupt()
+            raise
+        finally:
+            self._db.shutdown(wait=True)
+
+    async def _open(self) -> None:
+        name, namespace = str(self.experiment.metadata.name), str(self.experiment.metadata.namespace)
+        record = await self._db_call(self.store.get_experiment, name, namespace)
+        spec = self.experiment.to_dict()
+        if record is None:
+            record = await self._db_call(self.store.create_experiment, name, namespace, spec)
+            stamp = now_rfc3339()
+            self._status = {"startTime": stamp, "conditions": []}
+            set_condition(
+                self._status["conditions"],
+                condition("Created", True, EXPERIMENT_CREATED, "Experiment is created", stamp),
+            )
+        else:
+            self._status = dict(record.status or {})
+            self._status.setdefault("conditions", [])
+            if self._status.get("completionTime"):
+                # Ended before and resumed with a larger budget: Katib's restart of a LongRunning experiment.
+                set_condition(
+                    self._status["conditions"],
+                    condition("Restarting", True, EXPERIMENT_RESTARTING, "Experiment is restarting"),
+                )
+                for kind in ("Succeeded", "Failed"):
+                    self._status["conditions"] = [c for c in self._status["conditions"] if c["type"] != kind]
+                self._status.pop("completionTime", None)
+        self._record_id = record.id
+        await self._db_call(self.store.update_experiment, record.id, spec=spec)
+        set_condition(
+            self._status["conditions"], condition("Running", True, EXPERIMENT_RUNNING, "Experiment is running")
+        )
+        self._status["conditions"] = [c for c in self._status["conditions"] if c["type"] != "Restarting"]
+        self._build_suggester(await self._db_call(self.store.load_algorithm_state, record.id))
+        await self._resume_trials()
+        await self._save_status()
+
+    def _build_suggester(self, state: dict[str, Any] | None) -> None:
+        spec = self.experiment.spec
+        assert spec.algorithm is not None and spec.algorithm.algorithm_name and spec.objective is not None
+        space, _ = parse_search_space(spec.parameters or [], fixed_range=None)
+        settings = algorithm_settings(spec.algorithm.algorithm_name, spec.algorithm.algorithm_settings or [])
+        assert spec.objective.type is not None
+        self._suggester = create_suggester(spec.algorithm.algorithm_name, space, spec.objective.type, settings, state)
+
+    async def _resume_trials(self) -> None:
+        """Trials of an earlier run: keep the finished, re-attach the running, start the never-started."""
+        records = await self._db_call(self.store.list_trials, self._record_id)
+        summaries = await self._db_call(self.store.metric_summaries, self._record_id)
+        for record in records:
+            self._trials[record.name] = record
+            self._metrics[record.name] = {
+                metric: MetricSummary(metric, s.min, s.max, s.latest, record.completion_time or datetime.now(UTC))
+                for metric, s in summaries.get(record.id, {}).items()
+            }
+            if record.phase not in ACTIVE_PHASES:
+                continue
+            running = (
+                self.executor.reattach(record.name, self._trial_dir(record.name)) if record.phase == RUNNING else None
+            )
+            if record.phase == RUNNING and running is None:
+                await self._end_trial(
+                    record.name, KILLED, TRIAL_LOST, "the trial's processes were not found after a restart"
+                )
+                continue
+            # The collector reads the trial's files again from the start (they are the record): the first
+            # observations it finds are those already stored, so they are counted off, not stored twice.
+            rows = await self._db_call(self.store.list_observations, record.id)
+            stored = [Observation(r.metric_name, r.value, r.time) for r in rows]
+            self._metrics[record.name] = summarize(stored)
+            self._skip[record.name] = dict(Counter(o.metric_name for o in stored))
+            self._spawn(record.name, running)
+
+    # --- creating and running trials ------------------------------------------------------------------
+
+    def _active(self) -> int:
+        return sum(1 for t in self._trials.values() if t.phase in ACTIVE_PHASES)
+
+    def _views(self) -> list[TrialView]:
+        return [
+            TrialView(t.name, t.phase, t.reason, t.parameter_assignments, self._metrics.get(t.name, {}))
+            for t in self._trials.values()
+        ]
+
+    def _results(self) -> list[TrialResult]:
+        results = []
+        for t in self._trials.values():
+            value = objective_value(self.experiment, self._metrics.get(t.name, {}))
+            results.append(TrialResult(t.name, t.parameter_assignments, t.phase, value, t.labels))
+        return results
+
+    async def _create_trials(self) -> None:
+        wanted = trials_to_create(self.experiment, count(self._views()))
+        if wanted <= 0:
+            return
+        name = str(self.experiment.metadata.name)
+        # A lost trial is run again with the same assignment before anything new is asked for.
+        replaced = {t.labels.get(REPLACES_LABEL) for t in self._trials.values()}
+        lost = [t for t in self._trials.values() if t.reason == TRIAL_LOST and t.name not in replaced][:wanted]
+        new = [(dict(t.parameter_assignments), {**t.labels, REPLACES_LABEL: t.name}) for t in lost]
+        if len(new) < wanted and not self._suggestion_end:
+            assert self._suggester is not None
+            suggester = self._suggester
+            suggestions = await asyncio.to_thread(suggester.suggest, wanted - len(new), self._results())
+            await self._db_call(self.store.save_algorithm_state, self._record_id, suggester.state())
+            if len(suggestions) < wanted - len(new):
+                self._suggestion_end = True
+            new += [(s.assignment, dict(s.labels)) for s in suggestions]
+        if not new:
+            return
+        trials = []
+        for assignment, labels in new:
+            trial_name = new_trial_name(name)
+            trials.append(NewTrial(trial_name, assignment, labels, work_dir=str(self._trial_dir(trial_name))))
+        records = await self._db_call(self.store.create_trials, self._record_id, trials)
+        for record in records:
+            self._trials[record.name] = record
+            self._metrics[record.name] = {}
+            self._spawn(record.name, None)
+        await self._save_status()
+
+    def _trial_dir(self, name: str) -> Path:
+        return self.experiment_dir / "trials" / name
+
+    def _spawn(self, name: str, running: RunningTrial | None) -> None:
+        self._tasks[name] = asyncio.create_task(self._run_trial(name, running), name=f"trial {name}")
+
+    async def _run_trial(self, name: str, running: RunningTrial | None) -> None:
+        """Start (or follow) one trial to its end, streaming its observations into the store."""
+        record = self._trials[name]
+        try:
+            try:
+                launch = prepare_trial(
+                    self.experiment, name, record.parameter_assignments, self._trial_dir(name), self.image_map,
+                    labels=record.labels, trial_spec=self.trial_spec,
+                )  # fmt: skip
+            except (TrialLaunchError, ValueError) as exc:
+                await self._end_trial(name, FAILED, TRIAL_FAILED, f"the trial could not be started: {exc}")
+                return
+            if running is None:
+                running = await self.executor.start(name, self._trial_dir(name), launch.launches)
+                await self._update_trial(name, phase=RUNNING, reason=TRIAL_RUNNING, message="Trial is running",
+                                         start_time=datetime.now(UTC), pid=running.records[0].pid)  # fmt: skip
+            self._running[name] = running
+            waiter = asyncio.ensure_future(running.wait())
+            started = record.start_time or datetime.now(UTC)
+            deadline = launch.deadline_seconds
+            timed_out = False
+            while not waiter.done():
+                await asyncio.wait({waiter}, timeout=POLL_SECONDS)
+                await self._store_observations(name, launch.collector.poll())
+                overdue = deadline is not None and (datetime.now(UTC) - started).total_seconds() > deadline
+                if overdue and not waiter.done():
+                    timed_out = True
+                    await running.stop()
+            codes = await waiter
+            self._exited.add(name)
+            await self._store_observations(name, launch.collector.finish())
+            launch.collector.close()
+            await self._conclude(name, codes, running, timed_out, deadline)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in one trial's handling must not take the experiment down
+            log.exception("trial %s", name)
+            await self._end_trial(name, FAILED, TRIAL_FAILED, f"pykatib could not run the trial: {exc}")
+        finally:
+            self._running.pop(name, None)
+            self._exited.discard(name)
+
+    async def _conclude(
+        self, name: str, codes: dict[str, int | None], running: RunningTrial, timed_out: bool, deadline: float | None
+    ) -> None:
+        if running.stopping and not timed_out:
+            return  # stopped by the controller, which has already recorded why
+        primary = next(r.key for r in running.records if r.primary)
+        code = codes.get(primary)
+        if timed_out:
+            await self._end_trial(
+                name,
+                FAILED,
+                DEADLINE_EXCEEDED,
+                f"the trial ran longer than activeDeadlineSeconds ({deadline:g})",
+                exit_code=code,
+            )
+        elif any(c is None for c in codes.values()):
+            await self._end_trial(
+                name, KILLED, TRIAL_LOST, "the trial's process vanished without an exit status", exit_code=code
+            )
+        elif any(c != 0 for c in codes.values()):
+            failed = ", ".join(f"{k} exited with {c}" for k, c in codes.items() if c != 0)
+            await self._end_trial(name, FAILED, TRIAL_FAILED, f"Trial has failed: {failed}", exit_code=code)
+        elif objective_value(self.experiment, self._metrics.get(name, {})) is None:
+            objective = self.experiment.spec.objective
+            assert objective is not None
+            await self._end_trial(
+                name, METRICS_UNAVAILABLE, TRIAL_METRICS_UNAVAILABLE,
+                f"Metrics are not available: {objective.objective_metric_name} was never reported", exit_code=code,
+            )  # fmt: skip
+        else:
+            await self._end_trial(name, SUCCEEDED, TRIAL_SUCCEEDED, "Trial has succeeded", exit_code=code)
+
+    async def _store_observations(self, name: str, observations: list[Observation]) -> None:
+        skip = self._skip.get(name)
+        if skip and observations:
+            fresh = []
+            for observation in observations:
+                if skip.get(observation.metric_name, 0) > 0:
+                    skip[observation.metric_name] -= 1
+                else:
+                    fresh.append(observation)
+            observations = fresh
+        if not observations:
+            return
+        summarize(observations, into=self._metrics.setdefault(name, {}))
+        trial_id = self._trials[name].id
+        rows = [ObservationRow(trial_id, o.metric_name, o.value, o.timestamp) for o in observations]
+        await self._db_call(self.store.add_observations, rows)
+
+    async def _update_trial(self, name: str, **fields: Any) -> None:
+        await self._db_call(self.store.update_trial, self._trials[name].id, **fields)
+        self._trials[name] = _replace(self._trials[name], **fields)
+
+    async def _end_trial(self, name: str, phase: str, reason: str, message: str, exit_code: int | None = None) -> None:
+        value = objective_value(self.experiment, self._metrics.get(name, {}))
+        await self._update_trial(name, phase=phase, reason=reason, message=message, completion_time=datetime.now(UTC),
+                                 exit_code=exit_code, objective_value=value)  # fmt: skip
+        await self._save_status()
+        self._ended.put_nowait(name)
+
+    # --- ending ---------------------------------------------------------------------------------------
+
+    async def _stop_all(self, reason: str, message: str) -> None:
+        """Stop every active trial (Katib leaves them running; pykatib does not)."""
+        names = [n for n, t in self._trials.items() if t.phase in ACTIVE_PHASES]
+        await self._halt(names)
+        for name in names:
+            if self._trials[name].phase in ACTIVE_PHASES:
+                await self._end_trial(name, KILLED, reason, message)
+
+    async def _halt(self, names: list[str]) -> None:
+        """Stop these trials' processes and tasks. A trial whose processes have already exited is left
+        to record its own outcome: it finished before the experiment did."""
+        exited = [n for n in names if n in self._exited]
+        for name in exited:
+            task = self._tasks.pop(name, None)
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for name in names:
+            running = self._running.get(name)
+            if running is not None and name not in exited:
+                await running.stop()
+        for name in names:
+            task = self._tasks.pop(name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _interrupt(self) -> None:
+        """Ctrl-C: stop the running trials and put them back to pending, to be run again on --resume."""
+        names = [n for n, t in self._trials.items() if t.phase in ACTIVE_PHASES]
+        await self._halt(names)
+        names = [n for n in names if self._trials[n].phase in ACTIVE_PHASES]
+        for name in names:
+            message = "the controller was interrupted; the trial runs again on --resume"
+            await self._update_trial(
+                name, phase=CREATED, reason=TRIAL_INTERRUPTED, message=message, start_time=None, pid=None
+            )
+            (self._trial_dir(name) / PROCESSES_FILE).unlink(missing_ok=True)
+        await self._save_status()
+
+    async def _finish(self, reason: str) -> None:
+        await self._stop_all(TRIAL_KILLED, "the experiment has ended")
+        stamp = now_rfc3339()
+        conditions = self._status.setdefault("conditions", [])
+        set_condition(conditions, condition("Running", False, reason, END_MESSAGES[reason], stamp))
+        kind = "Failed" if reason == EXPERIMENT_FAILED else "Succeeded"
+        set_condition(conditions, condition(kind, True, reason, END_MESSAGES[reason], stamp))
+        self._status["completionTime"] = stamp
+        await self._save_status()
+
+    async def _save_status(self) -> None:
+        self._status = status_block(self.experiment, self._views(), self._status)
+        self._status["lastReconcileTime"] = now_rfc3339()
+        await self._db_call(self.store.update_experiment, self._record_id, status=self._status)
+        if self.on_change is not None:
+            self.on_change(self._status)
+
+
+def _replace(record: TrialRecord, **fields: Any) -> TrialRecord:
+    import dataclasses
+
+    return dataclasses.replace(record, **fields)

@@ -1,0 +1,108 @@
+"""Starting or resuming an experiment against a store: the checks a user needs before anything runs.
+
+Shared by ``pykatib run`` and the SDK, so both refuse the same things with the same words.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pykatib.control.launch import TrialLaunchError, prepare_trial
+from pykatib.execute.localize import ImageMap
+from pykatib.spec.models import Experiment, ResumePolicy
+from pykatib.spec.space import parse_search_space
+from pykatib.store import ExperimentRecord, Store
+from pykatib.suggest.base import AlgorithmNotAvailableError
+from pykatib.suggest.registry import create_suggester
+from pykatib.suggest.settings import algorithm_settings
+from pykatib.trial.job import TrialJobError
+from pykatib.trial.render import TrialRenderError
+
+EDITABLE = ("parallelTrialCount", "maxTrialCount", "maxFailedTrialCount")
+
+
+class RunRefused(Exception):
+    """The experiment cannot be started as asked; the message says what to do instead."""
+
+
+@dataclass
+class Plan:
+    """What ``run`` will do: start fresh, continue, restart a finished experiment, or just report it."""
+
+    action: str  # "start" | "resume" | "restart" | "finished"
+    record: ExperimentRecord | None
+
+
+def check_runnable(experiment: Experiment, image_map: ImageMap, trial_spec: dict[str, Any] | None) -> None:
+    """Refuse, before any trial, an algorithm that is not built yet or a command that cannot be found."""
+    spec = experiment.spec
+    assert spec.algorithm is not None and spec.algorithm.algorithm_name and spec.objective is not None
+    assert spec.objective.type is not None
+    space, _ = parse_search_space(spec.parameters or [])
+    settings = algorithm_settings(spec.algorithm.algorithm_name, spec.algorithm.algorithm_settings or [])
+    try:
+        create_suggester(spec.algorithm.algorithm_name, space, spec.objective.type, settings)
+    except AlgorithmNotAvailableError as exc:
+        raise RunRefused(str(exc)) from exc
+    if spec.early_stopping is not None:
+        raise RunRefused(f"early stopping algorithm {spec.early_stopping.algorithm_name} is not available yet")
+    sample = {p.name: p.format(p.min if p.is_numeric else p.values[0]) for p in space}
+    with tempfile.TemporaryDirectory(prefix="pykatib-check-") as tmp:
+        try:
+            prepare_trial(experiment, f"{experiment.metadata.name}-check", sample, Path(tmp), image_map,
+                          trial_spec=trial_spec)  # fmt: skip
+        except (TrialLaunchError, TrialJobError, TrialRenderError) as exc:
+            raise RunRefused(f"the trial template cannot run here: {exc}") from exc
+
+
+def plan_run(store: Store, experiment: Experiment, *, resume: bool) -> Plan:
+    """Katib's rules for an experiment that already exists: only the budget may change, and a finished
+    experiment restarts only when it succeeded by reaching maxTrialCount, its resumePolicy allows it and
+    the new maxTrialCount exceeds the trials it has."""
+    name, namespace = str(experiment.metadata.name), str(experiment.metadata.namespace)
+    record = store.get_experiment(name, namespace)
+    if record is None:
+        return Plan("start", None)
+    finished = bool(record.status.get("completionTime"))
+    if not resume:
+        state = "finished" if finished else "unfinished"
+        raise RunRefused(
+            f"experiment {namespace}/{name} already exists in {store.url} ({state}, "
+            f"{record.status.get('trials', 0)} trials): pass --resume to continue it, or `pykatib delete {name}`"
+        )
+    _check_only_budget_changed(record.spec, experiment.to_dict())
+    if not finished:
+        return Plan("resume", record)
+    new_max = experiment.spec.max_trial_count
+    old_max = (record.spec.get("spec") or {}).get("maxTrialCount")
+    if new_max == old_max or new_max is None:
+        return Plan("finished", record)
+    reasons = [c.get("reason") for c in record.status.get("conditions", []) if c.get("type") == "Succeeded"]
+    if "ExperimentMaxTrialsReached" not in reasons or experiment.spec.resume_policy not in (
+        ResumePolicy.LONG_RUNNING,
+        ResumePolicy.FROM_VOLUME,
+    ):
+        raise RunRefused(
+            "Experiment can be restarted if it is in succeeded state by reaching max trials and "
+            "spec.resumePolicy = LongRunning or spec.resumePolicy = FromVolume"
+        )
+    if new_max <= int(record.status.get("trials", 0)):
+        raise RunRefused(
+            f"spec.maxTrialCount: must be greater than status.trials count ({record.status.get('trials')})"
+        )
+    return Plan("restart", record)
+
+
+def _check_only_budget_changed(old: dict[str, Any], new: dict[str, Any]) -> None:
+    def strip(doc: dict[str, Any]) -> dict[str, Any]:
+        spec = {k: v for k, v in (doc.get("spec") or {}).items() if k not in EDITABLE}
+        return {"spec": spec, "metadata": {k: doc.get("metadata", {}).get(k) for k in ("name", "namespace")}}
+
+    if strip(old) != strip(new):
+        raise RunRefused(
+            "only spec.parallelTrialCount, spec.maxTrialCount and spec.maxFailedTrialCount are editable: "
+            "the file differs from the stored experiment in other fields"
+        )

@@ -1,0 +1,89 @@
+"""One trial's metrics collector, chosen by ``metricsCollectorSpec.collector.kind`` (KATIB_SPEC.md section 5).
+
+StdOut, File (TEXT/JSON) and Push stream: ``poll()`` returns what arrived since the last call, so early
+stopping sees observations while the trial runs. TensorFlowEvent files are read once the trial has ended,
+as Katib's collector does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pykatib.metrics.jsonl import parse_json_line
+from pykatib.metrics.observation import Observation
+from pykatib.metrics.tail import FileTail
+from pykatib.metrics.text import TextMetricsParser
+from pykatib.metrics.tfevent import read_tfevent_dir
+
+# The file report_metrics() appends to in the trial's directory (the Push collector reads it).
+PUSH_METRICS_FILE = "pushed-metrics.jsonl"
+
+
+class TrialCollector:
+    """Reads one trial's observations from its log, its metrics file or its event directory."""
+
+    def __init__(
+        self,
+        kind: str,
+        metric_names: Sequence[str],
+        *,
+        log_file: Path,
+        trial_dir: Path,
+        metrics_path: Path | None = None,
+        file_format: str | None = None,
+        filters: Sequence[str] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.metric_names = list(metric_names)
+        self._tfevent_dir: Path | None = None
+        self._tail: FileTail | None = None
+        self._parse: Callable[[list[str]], list[Observation]] | None = None
+        if kind == "StdOut":
+            self._follow(log_file, filters)
+        elif kind == "File" and file_format == "JSON":
+            assert metrics_path is not None
+            self._tail = FileTail(metrics_path)
+            self._parse = self._parse_json
+        elif kind == "File":
+            assert metrics_path is not None
+            self._follow(metrics_path, filters)
+        elif kind == "TensorFlowEvent":
+            self._tfevent_dir = metrics_path
+        elif kind in ("Push", "None"):
+            self._tail = FileTail(trial_dir / PUSH_METRICS_FILE)
+            self._parse = self._parse_json
+        else:
+            raise ValueError(f"metrics collector kind {kind} cannot run locally")
+
+    def _follow(self, path: Path, filters: Sequence[str] | None) -> None:
+        parser = TextMetricsParser(self.metric_names, filters or None)
+        self._tail = FileTail(path)
+        self._parse = parser.parse_lines
+
+    def _parse_json(self, lines: list[str]) -> list[Observation]:
+        found: list[Observation] = []
+        for line in lines:
+            found.extend(parse_json_line(line, self.metric_names))
+        return found
+
+    def poll(self) -> list[Observation]:
+        """Observations that arrived since the last call (streaming collectors only)."""
+        if self._tail is None or self._parse is None:
+            return []
+        lines = self._tail.read_lines()
+        return self._parse(lines) if lines else []
+
+    def finish(self) -> list[Observation]:
+        """Everything not yet returned, once the trial's processes have ended."""
+        if self._tfevent_dir is not None:
+            return read_tfevent_dir(self._tfevent_dir, self.metric_names) if self._tfevent_dir.is_dir() else []
+        if self._tail is None or self._parse is None:
+            return []
+        lines = self._tail.read_rest()
+        self._tail.close()
+        return self._parse(lines) if lines else []
+
+    def close(self) -> None:
+        if self._tail is not None:
+            self._tail.close()
