@@ -23,8 +23,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The seed experiment (v1alpha3, 12 TFJob trials 3 at a time, TF event metrics) on the shipped stand-in
+# trainers; its state goes to .pykatib/demo, started afresh each time.
 demo: $(STAMP)
-	$(BIN)/pykatib validate $(SEED)
+	rm -rf .pykatib/demo
+	$(BIN)/pykatib run $(SEED) --workdir .pykatib/demo
 
 clean:
 	rm -rf $(VENV) .pykatib .pytest_cache .ruff_cache .hypothesis

@@ -103,6 +103,32 @@ def run_command(file: str, images: tuple[str, ...], overrides: tuple[str, ...], 
                       resume=resume, output=output))  # fmt: skip
 
 
+@cli.command("delete")
+@click.argument("name")
+@click.option("-n", "--namespace", default=None, help="Needed only when several namespaces hold NAME.")
+@click.option("--db", "db_url", default=None, help="SQLAlchemy URL of the store [default: sqlite under --workdir].")
+@click.option("--workdir", default=".pykatib", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+def delete_command(name: str, namespace: str | None, db_url: str | None, workdir: Path) -> None:
+    """Delete an experiment: its trials, observations and trial directories."""
+    import shutil
+
+    from pykatib.store import Store
+
+    store = Store(db_url or f"sqlite:///{workdir / 'pykatib.db'}")
+    try:
+        found = [r for r in store.list_experiments(namespace) if r.name == name]
+        if len(found) != 1:
+            where = ", ".join(f"{r.namespace}/{r.name}" for r in found)
+            problem = f"is in several namespaces ({where}): pass -n" if found else f"not found in {store.url}"
+            click.echo(f"error: experiment {name} {problem}", err=True)
+            sys.exit(EXIT_INVALID)
+        store.delete_experiment(found[0].id)
+    finally:
+        store.close()
+    shutil.rmtree(workdir / "experiments" / name, ignore_errors=True)
+    click.echo(f"experiment {found[0].namespace}/{name} deleted")
+
+
 def main() -> None:
     cli()
 

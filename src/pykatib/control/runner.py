@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,6 +66,7 @@ from pykatib.trial.render import new_trial_name
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_SECONDS = 0.2
+STATUS_SECONDS = 0.25
 REPLACES_LABEL = "pykatib.kubeflow.org/replaces"
 
 
@@ -103,10 +104,34 @@ class ExperimentController:
         self._suggestion_end = False
         self._skip: dict[str, dict[str, int]] = {}
         self._exited: set[str] = set()  # trials whose processes ended, being concluded
+        self._objective: dict[str, float | None] = {}
+        self._status_flush: asyncio.Task[None] | None = None
+        self._pending_writes: list[Future[Any]] = []
 
     async def _db_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Store calls run on one thread, in order, so the event loop never waits on the database."""
+        self._raise_db_error()
         return await asyncio.get_running_loop().run_in_executor(self._db, lambda: fn(*args, **kwargs))
+
+    def _db_later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A write the controller need not wait for. The store's thread runs calls in order, so every later
+        read sees it; and a controller killed before it lands loses nothing, because a trial's outcome and
+        observations are read again from its files (exit record, log) when the experiment resumes."""
+        self._raise_db_error()
+        future = self._db.submit(fn, *args, **kwargs)
+        self._pending_writes = [f for f in self._pending_writes if not f.done() or f.exception()]
+        self._pending_writes.append(future)
+
+    def _raise_db_error(self) -> None:
+        for future in self._pending_writes:
+            if future.done() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+
+    async def _drain_writes(self) -> None:
+        pending = self._pending_writes
+        self._pending_writes = []
+        for future in pending:
+            await asyncio.wrap_future(future)
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -127,7 +152,11 @@ class ExperimentController:
             await self._interrupt()
             raise
         finally:
+            if self._status_flush is not None:
+                self._status_flush.cancel()
+            # Every queued write lands before run() returns (shutdown waits for the store's thread).
             self._db.shutdown(wait=True)
+            self._raise_db_error()
 
     async def _open(self) -> None:
         name, namespace = str(self.experiment.metadata.name), str(self.experiment.metadata.namespace)
@@ -161,7 +190,7 @@ class ExperimentController:
         self._status["conditions"] = [c for c in self._status["conditions"] if c["type"] != "Restarting"]
         self._build_suggester(await self._db_call(self.store.load_algorithm_state, record.id))
         await self._resume_trials()
-        await self._save_status()
+        await self._save_status(now=True)
 
     def _build_suggester(self, state: dict[str, Any] | None) -> None:
         spec = self.experiment.spec
@@ -181,11 +210,11 @@ class ExperimentController:
                 metric: MetricSummary(metric, s.min, s.max, s.latest, record.completion_time or datetime.now(UTC))
                 for metric, s in summaries.get(record.id, {}).items()
             }
+            self._objective[record.name] = objective_value(self.experiment, self._metrics[record.name])
             if record.phase not in ACTIVE_PHASES:
                 continue
-            running = (
-                self.executor.reattach(record.name, self._trial_dir(record.name)) if record.phase == RUNNING else None
-            )
+            # A pending trial may have been started just before the crash: its processes file says so.
+            running = self.executor.reattach(record.name, self._trial_dir(record.name))
             if record.phase == RUNNING and running is None:
                 await self._end_trial(
                     record.name, KILLED, TRIAL_LOST, "the trial's processes were not found after a restart"
@@ -196,6 +225,7 @@ class ExperimentController:
             rows = await self._db_call(self.store.list_observations, record.id)
             stored = [Observation(r.metric_name, r.value, r.time) for r in rows]
             self._metrics[record.name] = summarize(stored)
+            self._objective[record.name] = objective_value(self.experiment, self._metrics[record.name])
             self._skip[record.name] = dict(Counter(o.metric_name for o in stored))
             self._spawn(record.name, running)
 
@@ -206,16 +236,16 @@ class ExperimentController:
 
     def _views(self) -> list[TrialView]:
         return [
-            TrialView(t.name, t.phase, t.reason, t.parameter_assignments, self._metrics.get(t.name, {}))
+            TrialView(t.name, t.phase, t.reason, t.parameter_assignments, self._metrics.get(t.name, {}),
+                      self._objective.get(t.name))
             for t in self._trials.values()
-        ]
+        ]  # fmt: skip
 
     def _results(self) -> list[TrialResult]:
-        results = []
-        for t in self._trials.values():
-            value = objective_value(self.experiment, self._metrics.get(t.name, {}))
-            results.append(TrialResult(t.name, t.parameter_assignments, t.phase, value, t.labels))
-        return results
+        return [
+            TrialResult(t.name, t.parameter_assignments, t.phase, self._objective.get(t.name), t.labels)
+            for t in self._trials.values()
+        ]
 
     async def _create_trials(self) -> None:
         wanted = trials_to_create(self.experiment, count(self._views()))
@@ -230,7 +260,7 @@ class ExperimentController:
             assert self._suggester is not None
             suggester = self._suggester
             suggestions = await asyncio.to_thread(suggester.suggest, wanted - len(new), self._results())
-            await self._db_call(self.store.save_algorithm_state, self._record_id, suggester.state())
+            self._db_later(self.store.save_algorithm_state, self._record_id, suggester.state())
             if len(suggestions) < wanted - len(new):
                 self._suggestion_end = True
             new += [(s.assignment, dict(s.labels)) for s in suggestions]
@@ -267,6 +297,7 @@ class ExperimentController:
                 return
             if running is None:
                 running = await self.executor.start(name, self._trial_dir(name), launch.launches)
+            if self._trials[name].phase != RUNNING:
                 await self._update_trial(name, phase=RUNNING, reason=TRIAL_RUNNING, message="Trial is running",
                                          start_time=datetime.now(UTC), pid=running.records[0].pid)  # fmt: skip
             self._running[name] = running
@@ -317,7 +348,7 @@ class ExperimentController:
         elif any(c != 0 for c in codes.values()):
             failed = ", ".join(f"{k} exited with {c}" for k, c in codes.items() if c != 0)
             await self._end_trial(name, FAILED, TRIAL_FAILED, f"Trial has failed: {failed}", exit_code=code)
-        elif objective_value(self.experiment, self._metrics.get(name, {})) is None:
+        elif self._objective.get(name) is None:
             objective = self.experiment.spec.objective
             assert objective is not None
             await self._end_trial(
@@ -339,17 +370,18 @@ class ExperimentController:
             observations = fresh
         if not observations:
             return
-        summarize(observations, into=self._metrics.setdefault(name, {}))
+        metrics = summarize(observations, into=self._metrics.setdefault(name, {}))
+        self._objective[name] = objective_value(self.experiment, metrics)
         trial_id = self._trials[name].id
         rows = [ObservationRow(trial_id, o.metric_name, o.value, o.timestamp) for o in observations]
-        await self._db_call(self.store.add_observations, rows)
+        self._db_later(self.store.add_observations, rows)
 
     async def _update_trial(self, name: str, **fields: Any) -> None:
-        await self._db_call(self.store.update_trial, self._trials[name].id, **fields)
+        self._db_later(self.store.update_trial, self._trials[name].id, **fields)
         self._trials[name] = _replace(self._trials[name], **fields)
 
     async def _end_trial(self, name: str, phase: str, reason: str, message: str, exit_code: int | None = None) -> None:
-        value = objective_value(self.experiment, self._metrics.get(name, {}))
+        value = self._objective.get(name)
         await self._update_trial(name, phase=phase, reason=reason, message=message, completion_time=datetime.now(UTC),
                                  exit_code=exit_code, objective_value=value)  # fmt: skip
         await self._save_status()
@@ -396,7 +428,7 @@ class ExperimentController:
                 name, phase=CREATED, reason=TRIAL_INTERRUPTED, message=message, start_time=None, pid=None
             )
             (self._trial_dir(name) / PROCESSES_FILE).unlink(missing_ok=True)
-        await self._save_status()
+        await self._save_status(now=True)
 
     async def _finish(self, reason: str) -> None:
         await self._stop_all(TRIAL_KILLED, "the experiment has ended")
@@ -406,12 +438,28 @@ class ExperimentController:
         kind = "Failed" if reason == EXPERIMENT_FAILED else "Succeeded"
         set_condition(conditions, condition(kind, True, reason, END_MESSAGES[reason], stamp))
         self._status["completionTime"] = stamp
-        await self._save_status()
+        await self._save_status(now=True)
 
-    async def _save_status(self) -> None:
+    async def _save_status(self, *, now: bool = False) -> None:
+        """Write the status block. Trials are the record and are written as they change; the status is
+        derived from them, so during a run it is written at most every STATUS_SECONDS (on a 300-trial
+        experiment rewriting it per event was most of the controller's time)."""
+        if not now:
+            if self._status_flush is None or self._status_flush.done():
+                self._status_flush = asyncio.create_task(self._flush_status_later())
+            return
+        if self._status_flush is not None and not self._status_flush.done():
+            self._status_flush.cancel()
+        await self._write_status()
+
+    async def _flush_status_later(self) -> None:
+        await asyncio.sleep(STATUS_SECONDS)
+        await self._write_status()
+
+    async def _write_status(self) -> None:
         self._status = status_block(self.experiment, self._views(), self._status)
         self._status["lastReconcileTime"] = now_rfc3339()
-        await self._db_call(self.store.update_experiment, self._record_id, status=self._status)
+        self._db_later(self.store.update_experiment, self._record_id, status=self._status)
         if self.on_change is not None:
             self.on_change(self._status)
 

@@ -51,6 +51,7 @@ class TrialView:
     reason: str | None
     assignment: Mapping[str, str]
     metrics: Mapping[str, MetricSummary] = field(default_factory=dict)
+    objective: float | None = None  # the objective metric under its strategy, when reported
 
     @property
     def replaced(self) -> bool:
@@ -127,7 +128,7 @@ def optimal_trial(experiment: Experiment, trials: Sequence[TrialView]) -> tuple[
     for trial in trials:
         if trial.phase not in (SUCCEEDED, EARLY_STOPPED):
             continue
-        value = objective_value(experiment, trial.metrics)
+        value = trial.objective
         if value is None:
             continue
         if best is None or (value < best[1] if minimize else value > best[1]):
