@@ -9,6 +9,17 @@ The scalar tags are the ones TF1's name scopes produced: ``accuracy_1``, ``cross
 Katib's v1alpha3 ``tfjob-example`` maximises ``accuracy_1`` read from these files.
 
 The network is the original's on scikit-learn's 8x8 digits (see ``_digits.py``), no TensorFlow.
+
+Two deliberate deviations keep the v1alpha3 example (goal ``accuracy_1`` >= 0.99, read from all of
+``--log_dir``) from stopping on its goal after a few trials:
+
+* Input dropout: every training step blanks each pixel of its batch with probability
+  1 - ``--input_keep_prob`` (default 0.75), freshly drawn, and scales the rest by 1/keep
+  (``tf.nn.dropout`` applied to the input, as in Srivastava et al.'s dropout paper). Without it
+  training batches score 1.0 within a few hundred steps (as the original's did on MNIST). With it
+  the per-batch ``accuracy_1`` in ``train/`` levels off around 0.7-0.85 and the (clean) test
+  accuracy stays below 0.96. ``--input_keep_prob=1`` trains on clean batches, like the original.
+* ``--max_steps`` defaults to 500 (the original: 1000), which halves the run time.
 """
 
 from __future__ import annotations
@@ -39,6 +50,13 @@ def _summaries(model: _digits.MLP, cross_entropy: float, accuracy: float, keep_p
     return values
 
 
+def input_dropout(x: _digits.Array, keep_prob: float, rng: np.random.Generator) -> _digits.Array:
+    """``tf.nn.dropout`` on the pixels: keep each with probability ``keep_prob``, scaled by 1/keep_prob."""
+    if keep_prob >= 1.0:
+        return x
+    return x * ((rng.random(x.shape, dtype=np.float32) < keep_prob) / np.float32(keep_prob))
+
+
 def train(flags: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)  # fixed: trials differ only by their hyperparameters
     x_train, y_train, x_test, y_test = _digits.load_digits_split()
@@ -64,9 +82,10 @@ def train(flags: argparse.Namespace) -> None:
             print(f"Accuracy at step {i}: {acc!s}", flush=True)  # str(float32), as TF1 printed
         else:  # Record train set summaries, and train
             idx = next(batch_stream)
+            x_batch = input_dropout(x_train[idx], flags.input_keep_prob, rng)
             # Summaries are of the same forward pass (with dropout) that computes the update.
             loss, dlogits, correct = _digits.softmax_cross_entropy(
-                model(x_train[idx], keep_prob=flags.dropout), y_train[idx]
+                model(x_batch, keep_prob=flags.dropout), y_train[idx]
             )
             summary = _summaries(model, loss, float(correct.mean()), flags.dropout)
             optimizer.step(model.gradients(dlogits))
@@ -88,10 +107,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=False,
         help="If true, uses fake data for unit testing.",
     )
-    parser.add_argument("--max_steps", type=int, default=1000, help="Number of steps to run trainer.")
+    # The original's default is 1000 steps (see the module docstring).
+    parser.add_argument("--max_steps", type=int, default=500, help="Number of steps to run trainer.")
     parser.add_argument("--learning_rate", type=float, default=0.001, help="Initial learning rate")
     parser.add_argument("--batch_size", type=int, default=100, help="Training batch size")
     parser.add_argument("--dropout", type=float, default=0.9, help="Keep probability for training dropout.")
+    # Not in the original (see the module docstring).
+    parser.add_argument(
+        "--input_keep_prob",
+        type=float,
+        default=0.75,
+        help="Keep probability for each training pixel (stand-in only; 1 trains on clean images).",
+    )
     tmp = os.getenv("TEST_TMPDIR", "/tmp")
     # Accepted for compatibility; the digits data ship with scikit-learn, nothing is downloaded.
     parser.add_argument(
@@ -111,8 +138,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flags = parser.parse_args(argv)
     if flags.batch_size < 1 or flags.max_steps < 0:
         parser.error("--batch_size must be >= 1 and --max_steps >= 0")
-    if not 0.0 < flags.dropout <= 1.0:
-        parser.error("--dropout is a keep probability in (0, 1]")
+    for name in ("dropout", "input_keep_prob"):
+        if not 0.0 < getattr(flags, name) <= 1.0:
+            parser.error(f"--{name} is a keep probability in (0, 1]")
     return flags
 
 
