@@ -6,6 +6,7 @@ Rendering (pykatib.trial), path rules (pykatib.execute.localize) and the metrics
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Mapping
@@ -128,7 +129,10 @@ def _make_parent(original: str, mapped: str, rules: PathRules) -> None:
     """A redirected output path needs its directory, as the container's filesystem would have it."""
     value = mapped.split("=", 1)[1] if mapped.startswith("-") and "=" in mapped else mapped
     if value != original and value.startswith(str(rules.rootfs)):
-        Path(value).parent.mkdir(parents=True, exist_ok=True)
+        # A value that only looks like a path (a long categorical string) may not be a valid directory
+        # name here: the program then meets the error itself, as it would in its container.
+        with contextlib.suppress(OSError):
+            Path(value).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _check_program(process: ContainerProcess, argv: list[str], rules: PathRules) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,7 +52,7 @@ from pykatib.control.status import (
     status_block,
     trials_to_create,
 )
-from pykatib.execute.local import PROCESSES_FILE, LocalExecutor, RunningTrial
+from pykatib.execute.local import LocalExecutor, RunningTrial
 from pykatib.execute.localize import ImageMap
 from pykatib.metrics.observation import Observation
 from pykatib.metrics.strategy import MetricSummary, summarize
@@ -219,6 +220,10 @@ class ExperimentController:
                 await self._end_trial(
                     record.name, KILLED, TRIAL_LOST, "the trial's processes were not found after a restart"
                 )
+                continue
+            if running is None:
+                self._reset_trial_files(record.name)  # pending, or its start was cut short
+                self._spawn(record.name, None)
                 continue
             # The collector reads the trial's files again from the start (they are the record): the first
             # observations it finds are those already stored, so they are counted off, not stored twice.
@@ -427,8 +432,16 @@ class ExperimentController:
             await self._update_trial(
                 name, phase=CREATED, reason=TRIAL_INTERRUPTED, message=message, start_time=None, pid=None
             )
-            (self._trial_dir(name) / PROCESSES_FILE).unlink(missing_ok=True)
+            self._reset_trial_files(name)
         await self._save_status(now=True)
+
+    def _reset_trial_files(self, name: str) -> None:
+        """A trial about to run again from nothing: its old files and observations would be mistaken for the
+        new run's (the collector reads a trial's files from the start)."""
+        self._db_later(self.store.delete_observations, self._trials[name].id)
+        self._metrics[name], self._objective[name] = {}, None
+        self._skip.pop(name, None)
+        shutil.rmtree(self._trial_dir(name), ignore_errors=True)
 
     async def _finish(self, reason: str) -> None:
         await self._stop_all(TRIAL_KILLED, "the experiment has ended")

@@ -189,30 +189,47 @@ class LocalExecutor:
                         cwd=launch.cwd, env=launch.env, start_new_session=True,
                     )  # fmt: skip
                 children[child.pid] = child
-                records.append(
-                    ProcessRecord(launch.key, child.pid, str(exit_file), str(launch.log_file), launch.primary)
-                )
+                log_file = str(launch.log_file)
+                records.append(ProcessRecord(launch.key, child.pid, str(exit_file), log_file, launch.primary))
+                # Recorded as each starts: a controller that dies mid-way leaves every started pid findable,
+                # and the expected count tells a restarted one that the start was not complete.
+                _write_records(trial_dir, records, expected=len(launches))
         except BaseException:
             await RunningTrial(name, trial_dir, records, children).stop(grace=0)
             raise
-        finally:
-            # Written even on failure, so a crash right here still leaves the pids findable.
-            _write_records(trial_dir, records)
         return RunningTrial(name, trial_dir, records, children)
 
     def reattach(self, name: str, trial_dir: Path) -> RunningTrial | None:
-        """The trial's processes as recorded, or None when it never got as far as starting them."""
+        """The trial's processes as recorded. None when it never started, or its start was cut short (then
+        whatever did start is stopped, so that the trial can start again from nothing)."""
         try:
             data = json.loads((trial_dir / PROCESSES_FILE).read_text())
-            records = [ProcessRecord(**item) for item in data]
-        except (FileNotFoundError, ValueError, TypeError):
-            return None
-        if not records:
-            return None
-        return RunningTrial(name, trial_dir, records)
+            records = [ProcessRecord(**item) for item in data["processes"]]
+            expected = int(data["expected"])
+        except (FileNotFoundError, ValueError, TypeError, KeyError):
+            records, expected = [], 1
+        if records and len(records) == expected:
+            return RunningTrial(name, trial_dir, records)
+        self.discard(trial_dir)
+        return None
+
+    def discard(self, trial_dir: Path) -> None:
+        """Stop every process started for this trial directory, recorded or not (found by the exit-file
+        path on the wrapper's command line), and forget them."""
+        marker = f"{trial_dir}/.".encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"/bin/sh\0-c\0") and marker in cmdline:
+                _signal_group(int(proc.name), signal.SIGKILL)
+        (trial_dir / PROCESSES_FILE).unlink(missing_ok=True)
 
 
-def _write_records(trial_dir: Path, records: list[ProcessRecord]) -> None:
+def _write_records(trial_dir: Path, records: list[ProcessRecord], expected: int) -> None:
     tmp = trial_dir / f"{PROCESSES_FILE}.tmp"
-    tmp.write_text(json.dumps([asdict(r) for r in records]))
+    tmp.write_text(json.dumps({"expected": expected, "processes": [asdict(r) for r in records]}))
     tmp.replace(trial_dir / PROCESSES_FILE)

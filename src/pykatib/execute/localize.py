@@ -115,12 +115,12 @@ class PathRules:
 
     def map_path(self, path: str) -> str:
         if not path.startswith("/"):
-            if self.source_dir is not None and path and (self.source_dir / path).exists():
+            if self.source_dir is not None and path and _exists(self.source_dir / path):
                 return str(self.source_dir / path)
             return path
         if self.image_root is not None:
             inside = self.image_root / path.lstrip("/")
-            if inside.exists():
+            if _exists(inside):
                 return str(inside)
         if self._under_redirect(path):
             return self.redirect(path)
@@ -146,3 +146,12 @@ class PathRules:
     def map_env(self, env: Mapping[str, str]) -> dict[str, str]:
         # Only absolute paths: a relative env value is as likely a word as a file name.
         return {k: (self.map_path(v) if v.startswith("/") and os.pathsep not in v else v) for k, v in env.items()}
+
+
+def _exists(path: Path) -> bool:
+    """Like ``Path.exists``, but False for any argument that cannot be a file name here.
+
+    ``Path.exists`` raises on ENAMETOOLONG: an ``sh -c`` script or a long categorical value is an
+    argument like any other and must not stop the trial from starting.
+    """
+    return os.path.exists(path)

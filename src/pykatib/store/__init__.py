@@ -1,0 +1,41 @@
+"""Persistence: experiments, trials, the observation log and algorithm state in any SQLAlchemy database.
+
+``Store`` is the API; the records are plain dataclasses; the schema lives in ``models`` and is created and
+upgraded by the Alembic migrations shipped in ``migrations/`` whenever a Store opens a database.
+"""
+
+from pykatib.store.errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    SchemaVersionError,
+    StoreError,
+    TrialExistsError,
+    TrialNotFoundError,
+)
+from pykatib.store.records import (
+    ExperimentRecord,
+    MetricStats,
+    NewTrial,
+    ObservationRow,
+    TrialPhase,
+    TrialRecord,
+)
+from pykatib.store.store import DEFAULT_URL, Store, TrialUpdate
+
+__all__ = [
+    "DEFAULT_URL",
+    "ExperimentExistsError",
+    "ExperimentNotFoundError",
+    "ExperimentRecord",
+    "MetricStats",
+    "NewTrial",
+    "ObservationRow",
+    "SchemaVersionError",
+    "Store",
+    "StoreError",
+    "TrialExistsError",
+    "TrialNotFoundError",
+    "TrialPhase",
+    "TrialRecord",
+    "TrialUpdate",
+]

@@ -1,0 +1,27 @@
+"""Errors the Store raises: the controller, API and CLI catch these, never a driver's exception."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error the Store raises on purpose."""
+
+
+class ExperimentExistsError(StoreError):
+    """An experiment with this name already exists in this namespace."""
+
+
+class ExperimentNotFoundError(StoreError):
+    """No experiment has this id (it was never created, or it was deleted)."""
+
+
+class TrialExistsError(StoreError):
+    """A trial with this name already exists (trial names are unique across the whole store)."""
+
+
+class TrialNotFoundError(StoreError):
+    """No trial has this id."""
+
+
+class SchemaVersionError(StoreError):
+    """The database's schema is at a revision this pykatib cannot migrate (usually: made by a newer pykatib)."""

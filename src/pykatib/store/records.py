@@ -1,0 +1,91 @@
+"""Plain records the Store hands out and takes in.
+
+They are dataclasses, not ORM objects: nothing lazy or session-bound leaves the Store, so callers may
+keep them, pass them between threads and compare them freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TrialPhase(StrEnum):
+    """A trial's condition in Katib's words (KATIB_SPEC.md section 6); a ``str``, so ``== "Running"`` works."""
+
+    CREATED = "Created"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    KILLED = "Killed"
+    EARLY_STOPPED = "EarlyStopped"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRecord:
+    id: int
+    name: str
+    namespace: str
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrial:
+    """A trial to create: what the controller knows before the trial runs."""
+
+    name: str
+    parameter_assignments: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+    phase: TrialPhase | str = TrialPhase.CREATED
+    work_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRecord:
+    id: int
+    experiment_id: int
+    name: str
+    parameter_assignments: dict[str, str]
+    labels: dict[str, str]
+    phase: TrialPhase
+    reason: str | None
+    message: str | None
+    created_at: datetime
+    start_time: datetime | None
+    completion_time: datetime | None
+    exit_code: int | None
+    pid: int | None
+    work_dir: str | None
+    objective_value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRow:
+    """One reported value of one metric of one trial (a row of Katib's observation log).
+
+    ``time`` must be timezone-aware; it is stored in UTC with microseconds.
+    """
+
+    trial_id: int
+    metric_name: str
+    value: float
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MetricStats:
+    """One metric of one trial reduced the ways Katib's metric strategies need.
+
+    ``latest`` is the value with the greatest time; of equal times, the row stored last.
+    """
+
+    min: float
+    max: float
+    latest: float
+    count: int

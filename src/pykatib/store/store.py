@@ -1,0 +1,436 @@
+"""The Store: everything pykatib persists, behind one small API over any SQLAlchemy database.
+
+Each call runs in its own connection and transaction (``engine.begin()`` / ``engine.connect()``), never in a
+shared Session, so one Store may be used from many threads (the controller's asyncio worker threads, the
+server's request threads). Statements are Core, not ORM: the observation log is the hot path, and records
+are plain dataclasses built from rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypedDict, Unpack
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+
+from pykatib.store import _migrate
+from pykatib.store._engine import create_store_engine, observation_insert
+from pykatib.store.errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    TrialExistsError,
+    TrialNotFoundError,
+)
+from pykatib.store.models import algorithm_state, experiments, observation_logs
+from pykatib.store.models import trials as trials_table  # `trials` is create_trials' parameter name
+from pykatib.store.records import (
+    ExperimentRecord,
+    MetricStats,
+    NewTrial,
+    ObservationRow,
+    TrialPhase,
+    TrialRecord,
+)
+
+DEFAULT_URL = "sqlite:///.pykatib/pykatib.db"
+
+
+class TrialUpdate(TypedDict, total=False):
+    """The trial fields the controller may change after creation (``Store.update_trial``)."""
+
+    phase: TrialPhase | str
+    reason: str | None
+    message: str | None
+    start_time: datetime | None
+    completion_time: datetime | None
+    exit_code: int | None
+    pid: int | None
+    work_dir: str | None
+    objective_value: float | None
+    labels: dict[str, str]
+
+
+_TRIAL_UPDATE_FIELDS = frozenset(TrialUpdate.__annotations__)
+
+
+class Store:
+    """pykatib's persistence: experiments, trials, the observation log and algorithm state.
+
+    ``url`` is any SQLAlchemy URL (default: ``sqlite:///.pykatib/pykatib.db`` under the current directory).
+    Opening creates the schema of a new database and upgrades an older one; a current one costs one query.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url: str = url or DEFAULT_URL
+        self._engine: Engine = create_store_engine(self.url)
+        # Writes on SQLite take the write lock at BEGIN (see _engine._install_sqlite_settings); others ignore it.
+        self._writer: Engine = self._engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        self._observation_sql, self._observation_params = observation_insert(self._engine)
+        try:
+            _migrate.upgrade(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def close(self) -> None:
+        """Close the pooled connections (connections in use are closed when returned)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    # experiments
+
+    def create_experiment(self, name: str, namespace: str, spec: dict[str, Any]) -> ExperimentRecord:
+        """Create an experiment with an empty status; ExperimentExistsError if ``namespace/name`` exists."""
+        now = _now()
+        status: dict[str, Any] = {}
+        try:
+            with self._write() as conn:
+                result = conn.execute(
+                    insert(experiments).values(
+                        name=name, namespace=namespace, spec=spec, status=status, created_at=now, updated_at=now
+                    )
+                )
+        except IntegrityError as error:
+            # The only constraint a well-formed row can break is unique(name, namespace).
+            raise ExperimentExistsError(f"experiment {namespace}/{name} already exists") from error
+        experiment_id = result.inserted_primary_key[0]
+        return ExperimentRecord(experiment_id, name, namespace, _json_copy(spec), status, now, now)
+
+    def get_experiment(self, name: str, namespace: str = "default") -> ExperimentRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                select(experiments).where(experiments.c.name == name, experiments.c.namespace == namespace)
+            ).first()
+        return None if row is None else _experiment(row)
+
+    def list_experiments(self, namespace: str | None = None) -> list[ExperimentRecord]:
+        """All experiments (of one namespace if given) in creation order."""
+        stmt = select(experiments).order_by(experiments.c.id)
+        if namespace is not None:
+            stmt = stmt.where(experiments.c.namespace == namespace)
+        with self._read() as conn:
+            return [_experiment(row) for row in conn.execute(stmt)]
+
+    def update_experiment(
+        self, experiment_id: int, *, status: dict[str, Any] | None = None, spec: dict[str, Any] | None = None
+    ) -> None:
+        """Replace the status and/or spec document; ``updated_at`` always moves."""
+        values: dict[str, Any] = {"updated_at": _now()}
+        if status is not None:
+            values["status"] = status
+        if spec is not None:
+            values["spec"] = spec
+        with self._write() as conn:
+            result = conn.execute(update(experiments).where(experiments.c.id == experiment_id).values(values))
+        if result.rowcount == 0:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id}")
+
+    def delete_experiment(self, experiment_id: int) -> None:
+        """Delete an experiment with its trials, observations and algorithm state (foreign-key cascades)."""
+        with self._write() as conn:
+            result = conn.execute(delete(experiments).where(experiments.c.id == experiment_id))
+        if result.rowcount == 0:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id}")
+
+    # trials
+
+    def create_trials(self, experiment_id: int, trials: Sequence[NewTrial]) -> list[TrialRecord]:
+        """Create trials in one transaction: all or none. TrialExistsError if a name is taken."""
+        if not trials:
+            return []
+        names = [trial.name for trial in trials]
+        duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+        if duplicates:
+            raise TrialExistsError(f"trial names repeated in one batch: {', '.join(duplicates)}")
+        now = _now()
+        rows = [
+            {
+                "experiment_id": experiment_id,
+                "name": trial.name,
+                "parameter_assignments": _json_copy(trial.parameter_assignments),
+                "labels": _json_copy(trial.labels),
+                "phase": TrialPhase(trial.phase).value,
+                "work_dir": trial.work_dir,
+                "created_at": now,
+            }
+            for trial in trials
+        ]
+        try:
+            with self._write() as conn:
+                conn.execute(insert(trials_table), rows)
+                # Names are unique, so they identify the new rows on every backend (no RETURNING needed).
+                found = conn.execute(
+                    select(trials_table.c.name, trials_table.c.id).where(trials_table.c.name.in_(names))
+                )
+                ids: dict[str, int] = {name: trial_id for name, trial_id in found}
+        except IntegrityError as error:
+            if not self._experiment_id_exists(experiment_id):
+                raise ExperimentNotFoundError(f"no experiment with id {experiment_id}") from error
+            with self._read() as conn:
+                taken = sorted(conn.scalars(select(trials_table.c.name).where(trials_table.c.name.in_(names))))
+            raise TrialExistsError(f"trial names already taken: {', '.join(taken)}") from error
+        return [
+            TrialRecord(
+                id=ids[row["name"]],
+                experiment_id=experiment_id,
+                name=row["name"],
+                parameter_assignments=row["parameter_assignments"],
+                labels=row["labels"],
+                phase=TrialPhase(row["phase"]),
+                reason=None,
+                message=None,
+                created_at=now,
+                start_time=None,
+                completion_time=None,
+                exit_code=None,
+                pid=None,
+                work_dir=row["work_dir"],
+                objective_value=None,
+            )
+            for row in rows
+        ]
+
+    def update_trial(self, trial_id: int, **fields: Unpack[TrialUpdate]) -> None:
+        """Set some of: phase, reason, message, start_time, completion_time, exit_code, pid, work_dir,
+        objective_value, labels (replaced whole). Passing None clears a nullable field."""
+        unknown = set(fields) - _TRIAL_UPDATE_FIELDS
+        if unknown:
+            raise TypeError(f"update_trial() got fields it cannot change: {', '.join(sorted(unknown))}")
+        if not fields:
+            return
+        values: dict[str, Any] = dict(fields)
+        if "phase" in values:
+            values["phase"] = TrialPhase(values["phase"]).value
+        if "labels" in values and not isinstance(values["labels"], dict):
+            raise TypeError(f"labels must be a dict, got {values['labels']!r}")
+        objective = values.get("objective_value")
+        if objective is not None and not math.isfinite(objective):
+            # SQLite would store NaN as NULL and MySQL refuses it: reject it the same way everywhere.
+            raise ValueError(f"objective_value must be finite, got {objective!r}")
+        with self._write() as conn:
+            result = conn.execute(update(trials_table).where(trials_table.c.id == trial_id).values(values))
+        if result.rowcount == 0:
+            raise TrialNotFoundError(f"no trial with id {trial_id}")
+
+    def list_trials(self, experiment_id: int) -> list[TrialRecord]:
+        """The experiment's trials in creation order."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(trials_table).where(trials_table.c.experiment_id == experiment_id).order_by(trials_table.c.id)
+            )
+            return [_trial(row) for row in rows]
+
+    def get_trial(self, name: str) -> TrialRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(trials_table).where(trials_table.c.name == name)).first()
+        return None if row is None else _trial(row)
+
+    # observations
+
+    def add_observations(self, rows: Sequence[ObservationRow]) -> None:
+        """Append rows to the observation log in one transaction (one executemany).
+
+        Values must be finite and times timezone-aware; TrialNotFoundError if a row names an unknown trial.
+        """
+        if not rows:
+            return
+        make_params = self._observation_params
+        params = []
+        for row in rows:
+            value = float(row.value)
+            # Checked here, not in the column type, so the error is a plain ValueError naming the row.
+            if not math.isfinite(value):
+                raise ValueError(f"observation value must be finite: {row!r}")
+            if row.time.tzinfo is None:
+                raise ValueError(f"observation time must be timezone-aware: {row!r}")
+            params.append(make_params(row.trial_id, row.metric_name, value, row.time))
+        try:
+            with self._write() as conn:
+                if self._observation_sql is None:
+                    conn.execute(insert(observation_logs), params)
+                else:
+                    conn.exec_driver_sql(self._observation_sql, params)
+        except IntegrityError as error:
+            wanted = {row.trial_id for row in rows}
+            with self._read() as conn:
+                found = set(conn.scalars(select(trials_table.c.id).where(trials_table.c.id.in_(wanted))))
+            if wanted - found:
+                missing = ", ".join(map(str, sorted(wanted - found)))
+                raise TrialNotFoundError(f"observations for unknown trial ids: {missing}") from error
+            raise
+
+    def delete_observations(self, trial_id: int) -> int:
+        """Forget a trial's observations (a trial that runs again from the start); returns how many."""
+        with self._write() as conn:
+            result = conn.execute(delete(observation_logs).where(observation_logs.c.trial_id == trial_id))
+        return int(result.rowcount or 0)
+
+    def list_observations(self, trial_id: int, metric_name: str | None = None) -> list[ObservationRow]:
+        """A trial's observations (of one metric if given), ordered by time, then by insertion."""
+        obs = observation_logs
+        stmt = (
+            select(obs.c.trial_id, obs.c.metric_name, obs.c.value, obs.c.time)
+            .where(obs.c.trial_id == trial_id)
+            .order_by(obs.c.time, obs.c.id)
+        )
+        if metric_name is not None:
+            stmt = stmt.where(obs.c.metric_name == metric_name)
+        with self._read() as conn:
+            return [ObservationRow(*row) for row in conn.execute(stmt)]
+
+    def metric_summaries(self, experiment_id: int) -> dict[int, dict[str, MetricStats]]:
+        """Per trial id, per metric name: min, max, latest and count, computed by the database.
+
+        ``latest`` follows Katib: the value with the greatest time, and of equal times the row stored last.
+        Trials without observations are absent.
+        """
+        obs = observation_logs
+        later = observation_logs.alias("later")
+        # Correlated per (trial, metric) group; the (trial_id, metric_name, time) index makes it one seek.
+        latest = (
+            select(later.c.value)
+            .where(later.c.trial_id == obs.c.trial_id, later.c.metric_name == obs.c.metric_name)
+            .order_by(later.c.time.desc(), later.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                obs.c.trial_id,
+                obs.c.metric_name,
+                func.min(obs.c.value),
+                func.max(obs.c.value),
+                latest,
+                func.count(),
+            )
+            .join_from(obs, trials_table, trials_table.c.id == obs.c.trial_id)
+            .where(trials_table.c.experiment_id == experiment_id)
+            .group_by(obs.c.trial_id, obs.c.metric_name)
+        )
+        summaries: dict[int, dict[str, MetricStats]] = {}
+        with self._read() as conn:
+            for trial_id, metric_name, low, high, last, count in conn.execute(stmt):
+                summaries.setdefault(trial_id, {})[metric_name] = MetricStats(
+                    float(low), float(high), float(last), int(count)
+                )
+        return summaries
+
+    # algorithm state
+
+    def save_algorithm_state(self, experiment_id: int, state: dict[str, Any]) -> None:
+        """Store the suggester's state for the experiment, replacing any earlier one."""
+        values = {"state": state, "updated_at": _now()}
+        where = algorithm_state.c.experiment_id == experiment_id
+        try:
+            with self._write() as conn:
+                # Update-then-insert is portable; the controller is the one writer of an experiment's state.
+                if conn.execute(update(algorithm_state).where(where).values(values)).rowcount == 0:
+                    conn.execute(insert(algorithm_state).values(experiment_id=experiment_id, **values))
+        except IntegrityError as error:
+            if not self._experiment_id_exists(experiment_id):
+                raise ExperimentNotFoundError(f"no experiment with id {experiment_id}") from error
+            # Another writer inserted first: its row exists now, so this update wins as the later save.
+            with self._write() as conn:
+                conn.execute(update(algorithm_state).where(where).values(values))
+
+    def load_algorithm_state(self, experiment_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            return conn.scalar(select(algorithm_state.c.state).where(algorithm_state.c.experiment_id == experiment_id))
+
+    # plumbing
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with _plain_value_errors(), self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        # A transaction even for reads: a multi-row result is one consistent snapshot.
+        with _plain_value_errors(), self._engine.connect() as conn:
+            yield conn
+
+    def _experiment_id_exists(self, experiment_id: int) -> bool:
+        with self._read() as conn:
+            return conn.scalar(select(experiments.c.id).where(experiments.c.id == experiment_id)) is not None
+
+
+@contextmanager
+def _plain_value_errors() -> Iterator[None]:
+    """Re-raise a ValueError/TypeError from a column type (naive datetime, NaN in a JSON document) as itself.
+
+    SQLAlchemy wraps it in a StatementError carrying the whole statement; callers should see the plain error.
+    """
+    try:
+        yield
+    except StatementError as error:
+        if not isinstance(error, DBAPIError) and isinstance(error.orig, ValueError | TypeError):
+            raise error.orig from None
+        raise
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json_copy(document: Any) -> Any:
+    """What reading the document back would return, so a returned record equals a later read."""
+    return json.loads(json.dumps(document, ensure_ascii=False, allow_nan=False))
+
+
+def _experiment(row: Row[Any]) -> ExperimentRecord:
+    m = row._mapping
+    return ExperimentRecord(
+        id=m["id"],
+        name=m["name"],
+        namespace=m["namespace"],
+        spec=m["spec"],
+        status=m["status"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _trial(row: Row[Any]) -> TrialRecord:
+    m = row._mapping
+    return TrialRecord(
+        id=m["id"],
+        experiment_id=m["experiment_id"],
+        name=m["name"],
+        parameter_assignments=m["parameter_assignments"],
+        labels=m["labels"],
+        phase=TrialPhase(m["phase"]),
+        reason=m["reason"],
+        message=m["message"],
+        created_at=m["created_at"],
+        start_time=m["start_time"],
+        completion_time=m["completion_time"],
+        exit_code=m["exit_code"],
+        pid=m["pid"],
+        work_dir=m["work_dir"],
+        objective_value=m["objective_value"],
+    )
