@@ -102,13 +102,13 @@ VALID = [
     pytest.param("sobol", [], context([LR, OPTIMIZER]), {}, id="sobol"),
     pytest.param(
         "bayesianoptimization",
-        given(base_estimator="RF", n_initial_points="0", acq_func="EIps", acq_optimizer="lbfgs", random_state="3"),
+        given(base_estimator="RF", n_initial_points="0", acq_func="LCB", acq_optimizer="sampling", random_state="3"),
         context(),
         {
             "base_estimator": "RF",
             "n_initial_points": 0,
-            "acq_func": "EIps",
-            "acq_optimizer": "lbfgs",
+            "acq_func": "LCB",
+            "acq_optimizer": "sampling",
             "random_state": 3,
         },
         id="bayesianoptimization",
@@ -342,6 +342,23 @@ BAYESIAN_CASES = [
         context(),
         value(0),
         "acq_optimizer adam is not supported in Bayesian optimization",
+    ),
+    # Katib accepts these two; scikit-optimize then fails at the first result / suggestion.
+    case(
+        "bayesianoptimization",
+        given(base_estimator="GP", acq_func="EIps"),
+        context(),
+        value(1),
+        "acq_func EIps weighs each trial's objective by its run time",
+        "use gp_hedge, LCB, EI or PI",
+    ),
+    case(
+        "bayesianoptimization",
+        given(acq_optimizer="lbfgs", base_estimator="ET"),
+        context(),
+        value(0),
+        "acq_optimizer lbfgs follows the gradient of the surrogate model, which only base_estimator GP has",
+        "use auto or sampling with base_estimator ET",
     ),
     case(
         "bayesianoptimization",

@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_SECONDS = 0.2
 STATUS_SECONDS = 0.25
+HALT_SECONDS = 10.0
 REPLACES_LABEL = "pykatib.kubeflow.org/replaces"
 
 
@@ -334,8 +335,8 @@ class ExperimentController:
     async def _conclude(
         self, name: str, codes: dict[str, int | None], running: RunningTrial, timed_out: bool, deadline: float | None
     ) -> None:
-        if running.stopping and not timed_out:
-            return  # stopped by the controller, which has already recorded why
+        if running.stopping and not timed_out and any(c != 0 for c in codes.values()):
+            return  # stopped by the controller, which records why; all zeros: it had finished just before
         primary = next(r.key for r in running.records if r.primary)
         code = codes.get(primary)
         if timed_out:
@@ -403,22 +404,16 @@ class ExperimentController:
                 await self._end_trial(name, KILLED, reason, message)
 
     async def _halt(self, names: list[str]) -> None:
-        """Stop these trials' processes and tasks. A trial whose processes have already exited is left
-        to record its own outcome: it finished before the experiment did."""
-        exited = [n for n in names if n in self._exited]
-        for name in exited:
-            task = self._tasks.pop(name, None)
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        for name in names:
-            running = self._running.get(name)
-            if running is not None and name not in exited:
-                await running.stop()
-        for name in names:
-            task = self._tasks.pop(name, None)
-            if task is not None:
+        """Stop these trials' processes (all at once) and let their tasks finish. A trial whose processes
+        exited on their own before the stop records its own outcome: it finished before the experiment."""
+        stops = [self._running[n].stop() for n in names if n in self._running and n not in self._exited]
+        await asyncio.gather(*stops)
+        tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=HALT_SECONDS)
+            for task in late:
                 task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 

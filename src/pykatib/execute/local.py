@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -144,11 +144,22 @@ def _alive(record: ProcessRecord) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs. Zombies do not count: an orphaned program waits for
+    init to reap it, which can take seconds and would hold every stop for its whole grace period."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -156,18 +167,55 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+class _RunningLoopPidfdWatcher(asyncio.AbstractChildWatcher):
+    """Python 3.12's child watcher for 3.11: a pidfd read by whichever event loop started the child.
+
+    3.11's own watchers either start a thread per child (about a millisecond per trial) or belong to one
+    loop, which breaks the next experiment run from another thread (an SDK call, a server).
+    """
+
+    def add_child_handler(self, pid: int, callback: Callable[..., object], *args: object) -> None:
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(pid)
+        loop._add_reader(pidfd, self._do_wait, pid, pidfd, callback, args)  # type: ignore[attr-defined]
+
+    def _do_wait(self, pid: int, pidfd: int, callback: Callable[..., object], args: tuple[object, ...]) -> None:
+        asyncio.get_running_loop()._remove_reader(pidfd)  # type: ignore[attr-defined]
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            returncode = 255  # reaped elsewhere: what asyncio reports in that case
+        else:
+            returncode = os.waitstatus_to_exitcode(status)
+        os.close(pidfd)
+        callback(pid, returncode, *args)
+
+    def remove_child_handler(self, pid: int) -> bool:
+        return False
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def is_active(self) -> bool:
+        return True
+
+    def __enter__(self) -> _RunningLoopPidfdWatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 def _use_pidfd_child_watcher() -> None:
-    """Python 3.11 waits for each child on a thread of its own (about a millisecond to start, per trial);
-    a pidfd in the event loop costs nothing. 3.12 and later use pidfds by default."""
     if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        if isinstance(asyncio.get_child_watcher(), asyncio.PidfdChildWatcher):
-            return
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
-        asyncio.set_child_watcher(watcher)
+        if not isinstance(asyncio.get_child_watcher(), _RunningLoopPidfdWatcher):
+            asyncio.set_child_watcher(_RunningLoopPidfdWatcher())
 
 
 class LocalExecutor:

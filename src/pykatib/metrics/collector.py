@@ -18,6 +18,8 @@ from pykatib.metrics.tfevent import read_tfevent_dir
 
 # The file report_metrics() appends to in the trial's directory (the Push collector reads it).
 PUSH_METRICS_FILE = "pushed-metrics.jsonl"
+# How much of a followed file is turned into lines at once (see poll()).
+READ_BATCH_BYTES = 4 << 20
 
 
 class TrialCollector:
@@ -68,11 +70,20 @@ class TrialCollector:
         return found
 
     def poll(self) -> list[Observation]:
-        """Observations that arrived since the last call (streaming collectors only)."""
+        """Observations that arrived since the last call (streaming collectors only).
+
+        The backlog is read and parsed a batch at a time: a trial that prints 100 MB between two polls
+        costs the controller one batch of lines at once, not the whole 100 MB.
+        """
         if self._tail is None or self._parse is None:
             return []
-        lines = self._tail.read_lines()
-        return self._parse(lines) if lines else []
+        found: list[Observation] = []
+        while True:
+            lines = self._tail.read_lines(max_bytes=READ_BATCH_BYTES)
+            if lines:
+                found.extend(self._parse(lines))
+            if not self._tail.more:
+                return found
 
     def finish(self) -> list[Observation]:
         """Everything not yet returned, once the trial's processes have ended."""
@@ -80,9 +91,10 @@ class TrialCollector:
             return read_tfevent_dir(self._tfevent_dir, self.metric_names) if self._tfevent_dir.is_dir() else []
         if self._tail is None or self._parse is None:
             return []
+        found = self.poll()
         lines = self._tail.read_rest()
         self._tail.close()
-        return self._parse(lines) if lines else []
+        return found + self._parse(lines) if lines else found
 
     def close(self) -> None:
         if self._tail is not None:

@@ -35,11 +35,18 @@ class FileTail:
         self._pos = 0  # bytes of that file consumed so far
         self._partial = bytearray()  # start of the current, unterminated line
         self._skipping = False  # inside an over-long line whose head was already returned
+        self.more = False  # the last read_lines stopped at its max_bytes with data left to read
 
-    def read_lines(self) -> list[str]:
-        """Complete lines written since the previous call; [] while the file does not exist."""
+    def read_lines(self, max_bytes: int | None = None) -> list[str]:
+        """Complete lines written since the previous call; [] while the file does not exist.
+
+        With ``max_bytes``, stop once about that many bytes (whole reads of up to 1 MiB) have been
+        consumed and set ``more``: the caller handles the lines and calls again. A trial can write
+        hundreds of megabytes between two calls; this keeps what the caller holds bounded.
+        """
         lines: list[str] = []
-        self._follow(lines)
+        self.more = False
+        self._follow(lines, max_bytes)
         return lines
 
     def read_rest(self) -> list[str]:
@@ -67,12 +74,12 @@ class FileTail:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _follow(self, lines: list[str]) -> None:
+    def _follow(self, lines: list[str], max_bytes: int | None = None) -> None:
         try:
             st = os.stat(self.path)
         except OSError:  # not created yet, or removed: whatever is still open can be finished
             if self._fh is not None:
-                self._drain(lines)
+                self._drain(lines, max_bytes)
             return
         identity = (st.st_dev, st.st_ino)
         if self._fh is not None and identity != self._identity:
@@ -89,7 +96,7 @@ class FileTail:
             self._fh.seek(0)
             self._pos = 0
             self._reset_line_state()
-        self._drain(lines)
+        self._drain(lines, max_bytes)
 
     def _open(self) -> bool:
         try:
@@ -108,15 +115,20 @@ class FileTail:
         self._identity = identity
         return True
 
-    def _drain(self, lines: list[str]) -> None:
+    def _drain(self, lines: list[str], max_bytes: int | None = None) -> None:
         fh = self._fh
         if fh is None:
             return
+        consumed = 0
         while True:
+            if max_bytes is not None and consumed >= max_bytes:
+                self.more = True
+                return
             chunk = fh.read(_CHUNK_BYTES)
             if not chunk:
                 return
             self._pos += len(chunk)
+            consumed += len(chunk)
             self._consume(chunk, lines)
 
     def _consume(self, chunk: bytes, lines: list[str]) -> None:

@@ -149,6 +149,31 @@ SOBOL = AlgorithmRules({})
 
 # --- bayesianoptimization (scikit-optimize) -----------------------------------------------------------
 
+
+def _check_bayesian_optimization(parsed: ParsedSettings, ctx: SettingsContext) -> list[SpecError]:
+    # Two combinations Katib accepts and scikit-optimize then fails on, at the first suggestion or result.
+    errors: list[SpecError] = []
+    acq_func = parsed.values.get("acq_func")
+    if acq_func in ("EIps", "PIps"):
+        errors.append(
+            SpecError(
+                parsed.value_path("acq_func"),
+                f"acq_func {acq_func} weighs each trial's objective by its run time, which scikit-optimize must "
+                "be told with every result and Katib never passes; use gp_hedge, LCB, EI or PI",
+            )
+        )
+    estimator = parsed.values.get("base_estimator")
+    if parsed.values.get("acq_optimizer") == "lbfgs" and estimator not in ("GP", None):
+        errors.append(
+            SpecError(
+                parsed.value_path("acq_optimizer"),
+                f"acq_optimizer lbfgs follows the gradient of the surrogate model, which only base_estimator GP "
+                f"has; use auto or sampling with base_estimator {estimator}",
+            )
+        )
+    return errors
+
+
 BAYESIAN_OPTIMIZATION = AlgorithmRules(
     {
         "base_estimator": Setting(
@@ -170,7 +195,8 @@ BAYESIAN_OPTIMIZATION = AlgorithmRules(
             "auto",
         ),
         "random_state": random_state(),
-    }
+    },
+    check=_check_bayesian_optimization,
 )
 
 

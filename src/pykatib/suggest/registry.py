@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from importlib import import_module
 from typing import Any
 
 from pykatib.spec.models import ObjectiveType
@@ -12,10 +13,52 @@ from pykatib.suggest.grid import GridSuggester
 from pykatib.suggest.random import RandomSuggester
 from pykatib.suggest.settings import ALGORITHM_NAMES
 
-SUGGESTERS: dict[str, type[Suggester]] = {
-    "random": RandomSuggester,
-    "grid": GridSuggester,
-}
+# Needed by the library-backed algorithms, from the ``algorithms`` extra.
+_EXTRA = "pip install 'pykatib[algorithms]'"
+
+
+class _Suggesters(Mapping[str, type[Suggester]]):
+    """name -> class; a class given as ``"module:Class"`` is imported on first use.
+
+    Optuna, scikit-optimize and scikit-learn take a second or two to import and are an optional extra:
+    a command that runs no such algorithm (``pykatib validate``, a random search) never imports them.
+    """
+
+    def __init__(self, entries: Mapping[str, type[Suggester] | str]) -> None:
+        self._entries = dict(entries)
+
+    def __getitem__(self, name: str) -> type[Suggester]:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, _, attribute = entry.partition(":")
+            entry = getattr(import_module(module), attribute)
+            self._entries[name] = entry
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+SUGGESTERS: Mapping[str, type[Suggester]] = _Suggesters(
+    {
+        "random": RandomSuggester,
+        "grid": GridSuggester,
+        "tpe": "pykatib.suggest.tpe:TpeSuggester",
+        "multivariate-tpe": "pykatib.suggest.multivariate_tpe:MultivariateTpeSuggester",
+        "cmaes": "pykatib.suggest.cmaes:CmaesSuggester",
+        "sobol": "pykatib.suggest.sobol:SobolSuggester",
+        "bayesianoptimization": "pykatib.suggest.bayesianoptimization:BayesianOptimizationSuggester",
+    }
+)
+
+
+def _unavailable(name: str, reason: str) -> AlgorithmNotAvailableError:
+    error = AlgorithmNotAvailableError(name)
+    error.args = (f"algorithm {name} is not available: {reason}",)
+    return error
 
 
 def create_suggester(
@@ -28,10 +71,13 @@ def create_suggester(
     """A suggester for one experiment; ``settings`` are the typed ones from ``algorithm_settings``.
 
     Raises :class:`AlgorithmNotAvailableError` for a Katib algorithm not implemented yet (its settings
-    still validate) and ``ValueError`` for a name Katib does not know.
+    still validate) or whose library is not installed, and ``ValueError`` for a name Katib does not know.
     """
-    suggester = SUGGESTERS.get(algorithm_name)
-    if suggester is not None:
+    if algorithm_name in SUGGESTERS:
+        try:
+            suggester = SUGGESTERS[algorithm_name]
+        except ImportError as error:
+            raise _unavailable(algorithm_name, f"it needs {error.name or error}, not installed ({_EXTRA})") from error
         return suggester(space, objective, settings, state)
     if algorithm_name in ALGORITHM_NAMES:
         raise AlgorithmNotAvailableError(algorithm_name)

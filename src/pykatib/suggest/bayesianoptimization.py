@@ -1,0 +1,295 @@
+"""Katib's ``bayesianoptimization`` algorithm: scikit-optimize's ``Optimizer``, as Katib's skopt service runs it.
+
+Settings pass straight through: ``base_estimator`` (GP, RF, ET, GBRT), ``n_initial_points``, ``acq_func``,
+``acq_optimizer``, ``random_state``. Dimensions (``pkg/suggestion/v1beta1/skopt/base_service.py`` builds
+``Real``/``Integer`` with prior "uniform" or "log-uniform" and ``Categorical`` for lists; see ``_codec``):
+
+* double, uniform, no step -> ``Real(min, max)``; logUniform -> ``Real(min, max, "log-uniform")`` (with a
+  step or for an int: snapped to the nearest lattice point);
+* int, or double with step, uniform -> ``Integer`` over the lattice's indices (Katib ignores the step;
+  here every suggestion lies on it);
+* categorical and discrete -> ``Categorical(list)``;
+* normal/logNormal (Katib refuses them at its first suggestion) -> ``Real(0, 1)`` over the truncated
+  normal's probability.
+
+As in Katib, only trials with an objective value (Succeeded, EarlyStopped) are told, negated when
+maximizing, since skopt minimizes. Unlike Katib, which asks skopt for a batch knowing nothing of trials
+still running, a batch is asked with skopt's constant liar ("cl_min", skopt's default) over a copy of the
+optimizer that is also told the running trials' points, so parallel trials spread out. skopt cannot
+suggest before its first result when ``n_initial_points`` is 0 (Katib crashes there); random points fill in.
+
+``GBRT`` works around two breakages of scikit-optimize 0.10.2 (its last release): its quantile regressor
+predates scikit-learn 1.6's estimator tags (skopt then refuses it as "not a regressor") and calls
+``np.in1d``, removed in numpy 2.4.
+
+Restart: ``state()`` holds the seed, the number of asks, the number of results told, and gp_hedge's gains
+and candidate points from just before the latest tell (a few floats per acquisition function). A rebuilt
+suggester re-does that tell with all results up to it, from the same inputs and random numbers, then
+tells the newer ones. It continues exactly when results were told in the order the trials were created
+(always so with one trial at a time); otherwise the surrogate is fitted to the same points in another
+order, which changes its numbers in the last digits and so, possibly, the next suggestion.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
+from skopt import Optimizer
+from skopt.learning import GradientBoostingQuantileRegressor
+from skopt.space import Categorical, Dimension, Integer, Real
+
+from pykatib.spec.models import ObjectiveType
+from pykatib.spec.space import SearchSpace
+from pykatib.suggest._codec import Codec, Fallback, Internal, Kind, SpaceCodec
+from pykatib.suggest._optuna import COMPLETE_PHASES, FINAL_PHASES, derive_seed, experiment_seed
+from pykatib.suggest.base import (
+    AssignmentKey,
+    SeenAssignments,
+    Suggester,
+    Suggestion,
+    TrialResult,
+    assignment_key,
+)
+
+# Streams derived from the experiment's seed, one per use, so that none depends on how often another ran.
+_ESTIMATOR, _ASK, _TELL, _FALLBACK = 1, 2, 3, 4
+
+
+class _QuantileRegressor(GradientBoostingQuantileRegressor):
+    """skopt's GBRT surrogate, working with scikit-learn >= 1.6 and numpy >= 2.4."""
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        # BaseEstimator precedes RegressorMixin in skopt's class, so the mixin's tag never gets set.
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        return tags
+
+    def predict(self, X, return_std=False, return_quantiles=False):  # type: ignore[no-untyped-def]
+        if return_std and not return_quantiles:
+            # skopt's own version checks the quantiles with np.in1d, gone since numpy 2.4.
+            if not all(q in self.quantiles for q in (0.16, 0.5, 0.84)):
+                raise ValueError("return_std needs the quantiles 0.16, 0.5 and 0.84")
+            low, mean, high = (self.regressors_[self.quantiles.index(q)].predict(X) for q in (0.16, 0.5, 0.84))
+            return mean, (high - low) / 2.0
+        return super().predict(X, return_std=False, return_quantiles=return_quantiles)
+
+
+def skopt_dimension(codec: Codec, name: str) -> Dimension:
+    if codec.kind is Kind.CATEGORICAL:
+        return Categorical(list(codec.choices), name=name)
+    if codec.kind is Kind.INT:
+        return Integer(int(codec.low), int(codec.high), name=name)
+    return Real(codec.low, codec.high, prior="log-uniform" if codec.log else "uniform", name=name)
+
+
+def _to_skopt(values: Sequence[Internal]) -> list[Any]:
+    return list(values)
+
+
+def _from_skopt(point: Sequence[Any]) -> list[Internal]:
+    # skopt hands back numpy scalars (np.int64, np.str_); the codec wants plain ones.
+    plain: list[Internal] = []
+    for value in point:
+        if isinstance(value, str | np.str_):
+            plain.append(str(value))
+        elif isinstance(value, int | np.integer):
+            plain.append(int(value))
+        else:
+            plain.append(float(value))
+    return plain
+
+
+class BayesianOptimizationSuggester(Suggester):
+    """scikit-optimize's Optimizer, fed only new results."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objective: ObjectiveType,
+        settings: Mapping[str, object],
+        state: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, objective, settings, state)
+        state = state or {}
+        self._codecs = SpaceCodec.of(space)
+        self._seed = experiment_seed(settings, state)
+        self._asks = int(state.get("asks", 0))
+        # skopt minimizes.
+        self._sign = -1.0 if objective is ObjectiveType.MAXIMIZE else 1.0
+        base_estimator: Any = settings.get("base_estimator", "GP")
+        if base_estimator == "GBRT":
+            # What skopt's cook_estimator("GBRT") builds, as the class that works.
+            base_estimator = _QuantileRegressor(
+                base_estimator=GradientBoostingRegressor(n_estimators=30, loss="quantile"),
+                random_state=derive_seed(self._seed, _ESTIMATOR),
+                n_jobs=1,
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.optimizer = Optimizer(
+                [skopt_dimension(c, name) for c, name in zip(self._codecs.codecs, self._codecs.names, strict=True)],
+                base_estimator=base_estimator,
+                n_initial_points=int(settings.get("n_initial_points", 10)),  # type: ignore[call-overload]
+                acq_func=str(settings.get("acq_func", "gp_hedge")),
+                acq_optimizer=str(settings.get("acq_optimizer", "auto")),
+                random_state=self._seed,
+            )
+        # gp_hedge's bookkeeping from just before the latest tell, restored before a rebuilt suggester's first.
+        self._before_tell: dict[str, Any] = {
+            "gains": state.get("gains"),
+            "next_xs": state.get("next_xs"),
+        }
+        self._restore_pending = bool(state)
+        self._restored_told = int(state.get("told", 0))
+        self._told = 0  # results told so far
+        self._seen = SeenAssignments(space)
+        self._fallback = Fallback(space, self._codecs)
+        # Suggested, not yet a trial -> internal point; active trials -> (index, internal point).
+        self._pending: dict[AssignmentKey, list[Internal]] = {}
+        self._active: dict[str, tuple[int, list[Internal] | None]] = {}
+        self._known: set[str] = set()
+        self._read = 0
+        self._last_name: str | None = None
+
+    def state(self) -> dict[str, Any]:
+        told = self._restored_told if self._restore_pending else self._told
+        return {"seed": self._seed, "asks": self._asks, "told": told, **self._before_tell}
+
+    def suggest(self, n: int, trials: Sequence[TrialResult]) -> list[Suggestion]:
+        self._seen.update(trials)
+        with warnings.catch_warnings():
+            # "The objective has been evaluated at point ... before, using random point": handled below too.
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self._tell(self._sync(trials))
+            keys = self._ask(n)
+        return [Suggestion(self._codecs.assignment(key)) for key in keys]
+
+    # --- results -----------------------------------------------------------------------------------------
+
+    def _sync(self, trials: Sequence[TrialResult]) -> list[tuple[list[Internal], float]]:
+        """The results that arrived since the last call, in trial order."""
+        if self._read and (len(trials) < self._read or trials[self._read - 1].name != self._last_name):
+            index = {trial.name: i for i, trial in enumerate(trials)}
+            self._active = {name: (index[name], x) for name, (_, x) in self._active.items() if name in index}
+            fresh = [i for i, trial in enumerate(trials) if trial.name not in self._known]
+        else:
+            fresh = list(range(self._read, len(trials)))
+        results: list[tuple[int, list[Internal], float]] = []
+        for name, (i, point) in list(self._active.items()):
+            if trials[i].phase in FINAL_PHASES:
+                del self._active[name]
+                self._collect(results, i, trials[i], point)
+        for i in fresh:
+            trial = trials[i]
+            self._known.add(trial.name)
+            point = self._pending.pop(assignment_key(self.space, trial.assignment), None)
+            if point is None:
+                point = self._codecs.encode(trial.assignment)
+            if trial.phase in FINAL_PHASES:
+                self._collect(results, i, trial, point)
+            else:
+                self._active[trial.name] = (i, point)
+        self._read = len(trials)
+        self._last_name = trials[-1].name if trials else None
+        results.sort(key=lambda result: result[0])
+        return [(point, y) for _, point, y in results]
+
+    def _collect(
+        self, results: list[tuple[int, list[Internal], float]], index: int, trial: TrialResult, point: Any
+    ) -> None:
+        value = trial.objective
+        if point is None or trial.phase not in COMPLETE_PHASES or value is None or not math.isfinite(value):
+            return  # nothing skopt can learn from (Katib hands it succeeded trials with a value only)
+        results.append((index, point, self._sign * value))
+
+    def _tell(self, results: list[tuple[list[Internal], float]]) -> None:
+        if self._restore_pending and results:
+            # A rebuilt suggester first re-does the uninterrupted one's latest tell, from the same inputs
+            # and with the same random numbers, then tells what arrived since like any other call.
+            self._restore_pending = False
+            told = min(int(self._restored_told), len(results))
+            if self._before_tell["gains"] is not None:
+                self.optimizer.gains_ = np.asarray(self._before_tell["gains"], dtype=float)
+            if self._before_tell["next_xs"] is not None:
+                self.optimizer.next_xs_ = [np.asarray(x, dtype=float) for x in self._before_tell["next_xs"]]
+            if told:
+                self._told_at(results[:told], told)
+            results = results[told:]
+        if results:
+            optimizer = self.optimizer
+            self._before_tell = {
+                "gains": [float(g) for g in optimizer.gains_] if hasattr(optimizer, "gains_") else None,
+                "next_xs": (
+                    [[float(v) for v in x] for x in optimizer.next_xs_] if hasattr(optimizer, "next_xs_") else None
+                ),
+            }
+            self._told_at(results, self._told + len(results))
+
+    def _told_at(self, results: list[tuple[list[Internal], float]], told: int) -> None:
+        self._told = told
+        self.optimizer.rng.seed(derive_seed(self._seed, _TELL, told))
+        self.optimizer.tell([_to_skopt(point) for point, _ in results], [y for _, y in results])
+
+    # --- suggestions -------------------------------------------------------------------------------------
+
+    def _ask(self, n: int) -> list[AssignmentKey]:
+        optimizer = self.optimizer
+        optimizer.rng.seed(derive_seed(self._seed, _ASK, self._asks))
+        fallback_rng = np.random.default_rng(derive_seed(self._seed, _FALLBACK, self._asks))
+        self._asks += 1
+        # Points whose results are not in yet: suggestions not created so far, and trials still running.
+        lies = list(self._pending.values()) + [x for _, x in self._active.values() if x is not None]
+        liar: Optimizer | None = None
+        lie = 0.0
+        if optimizer.yi and optimizer._n_initial_points <= 0 and (n > 1 or lies):
+            # skopt's own ask(n_points, "cl_min"), extended to the points already out there.
+            lie = float(np.min(optimizer.yi))
+            liar = self._liar([_to_skopt(x) for x in lies], lie)
+        keys: list[AssignmentKey] = []
+        for i in range(n):
+            key = self._propose(liar)
+            if key is None or key in self._seen:
+                key = self._fallback.pick(self._seen, fallback_rng)
+                if key is None:
+                    break  # the finite space is used up
+            point = self._codecs.encode(self._codecs.assignment(key))
+            assert point is not None
+            self._seen.add(key)
+            self._pending[key] = point
+            keys.append(key)
+            if liar is not None and i < n - 1:
+                liar.tell(_to_skopt(point), lie)
+        return keys
+
+    def _liar(self, lies: list[list[Any]], lie: float) -> Optimizer:
+        """``optimizer.copy()`` told the real results and the lies in one fit (copy, then tell, fits twice)."""
+        optimizer = self.optimizer
+        liar = Optimizer(
+            dimensions=optimizer.space.dimensions,
+            base_estimator=optimizer.base_estimator_,
+            n_initial_points=optimizer.n_initial_points_,
+            initial_point_generator=optimizer._initial_point_generator,
+            acq_func=optimizer.acq_func,
+            acq_optimizer=optimizer.acq_optimizer,
+            acq_func_kwargs=optimizer.acq_func_kwargs,
+            acq_optimizer_kwargs=optimizer.acq_optimizer_kwargs,
+            random_state=derive_seed(self._seed, _ASK, self._asks, 1),
+        )
+        liar._initial_samples = optimizer._initial_samples
+        if hasattr(optimizer, "gains_"):
+            liar.gains_ = np.copy(optimizer.gains_)
+        liar.tell(list(optimizer.Xi) + lies, list(optimizer.yi) + [lie] * len(lies))
+        return liar
+
+    def _propose(self, liar: Optimizer | None) -> AssignmentKey | None:
+        optimizer = liar or self.optimizer
+        if not optimizer.yi and optimizer._n_initial_points <= 0:
+            return None  # n_initial_points 0 and no result yet: skopt has no model to ask
+        return self._codecs.decode(_from_skopt(optimizer.ask()))

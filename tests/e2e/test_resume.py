@@ -1,0 +1,282 @@
+"""The controller dies or is interrupted mid-run; ``pykatib run --resume`` carries on from the store.
+
+Trials run in sessions of their own, so a controller killed with SIGKILL leaves them running; the restarted
+controller re-attaches to them (or reads the exit records of those that ended meanwhile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from e2e_support import (
+    end_condition,
+    group_members,
+    make_experiment,
+    observations_of,
+    opened_store,
+    run_pykatib,
+    start_pykatib,
+    trial_dir,
+    trials_of,
+    write_experiment,
+    write_script,
+)
+from pykatib.store import TrialRecord
+
+BUDGET, PARALLEL, LINES = 12, 3, 4
+REPLACES = "pykatib.kubeflow.org/replaces"
+
+TRIAL = f"""
+import sys, time
+x, pause = float(sys.argv[1]), float(sys.argv[2])
+for step in range({LINES}):
+    time.sleep(pause)
+    print(f"step={{step}} loss={{x + step}}", flush=True)
+"""
+
+
+def start(
+    tmp_path: Path, workdir: Path, budget: int = BUDGET, pause: float = 0.15
+) -> tuple[Path, subprocess.Popen[str]]:
+    """``pykatib run`` in the background: ``budget`` trials, PARALLEL at a time, each printing LINES metric
+    lines ``pause`` seconds apart."""
+    script = write_script(tmp_path, "trial.py", TRIAL)
+    doc = make_experiment(["python3", str(script), "${trialParameters.x}", str(pause)],
+                          parallelTrialCount=PARALLEL, maxTrialCount=budget)  # fmt: skip
+    path = write_experiment(tmp_path, doc)
+    return path, start_pykatib(path, "--workdir", str(workdir))
+
+
+def wait_for(
+    workdir: Path, proc: subprocess.Popen[str], ready: Callable[[list[TrialRecord]], bool], timeout: float = 60
+) -> list[TrialRecord]:
+    """Poll the store until ``ready(trials)``; the runner must still be running."""
+    trials_root = workdir / "experiments" / "e2e" / "trials"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        # Trial directories exist only after the runner has created the database and its trials.
+        if trials_root.is_dir() and any(trials_root.iterdir()):
+            trials = trials_of(workdir, "e2e")
+            if ready(trials):
+                return trials
+        time.sleep(0.05)
+    raise AssertionError("the run never reached the awaited state")
+
+
+def some_done_some_running(trials: list[TrialRecord]) -> bool:
+    phases = [t.phase for t in trials]
+    return phases.count("Succeeded") >= 3 and "Running" in phases
+
+
+def process_groups(workdir: Path) -> dict[str, int]:
+    """Trial name -> its process group (the wrapper's pid), for every trial that has started."""
+    groups = {}
+    for directory in (workdir / "experiments" / "e2e" / "trials").iterdir():
+        processes = directory / "processes.json"
+        if processes.is_file():
+            [record] = json.loads(processes.read_text())["processes"]
+            groups[directory.name] = record["pid"]
+    return groups
+
+
+def stored_status(workdir: Path) -> dict[str, Any]:
+    with opened_store(workdir) as store:
+        record = store.get_experiment("e2e", "default")
+        assert record is not None
+        return record.status
+
+
+def exited(workdir: Path, trial: str) -> bool:
+    return (trial_dir(workdir, "e2e", trial) / ".job-0.exit").is_file()
+
+
+def assert_each_trial_reported_every_line_once(workdir: Path, trials: list[TrialRecord]) -> None:
+    for trial in trials:
+        x = float(trial.parameter_assignments["x"])
+        values = sorted(v for _, v, _ in observations_of(workdir, trial.name))
+        assert values == [x + step for step in range(LINES)], trial.name
+
+
+def test_runner_killed_then_resumed_reattaches_to_running_trials(tmp_path: Path, workdir: Path) -> None:
+    path, proc = start(tmp_path, workdir)
+    wait_for(workdir, proc, some_done_some_running)
+    proc.kill()  # SIGKILL: no cleanup at all
+    proc.communicate()
+    before = {t.name: t for t in trials_of(workdir, "e2e")}
+    groups = process_groups(workdir)
+    running = [name for name, t in before.items() if t.phase == "Running"]
+    succeeded = [name for name, t in before.items() if t.phase == "Succeeded"]
+    assert running and len(succeeded) >= 3
+    # The trials outlived their controller (the few that just ended left their exit record).
+    alive = [name for name in running if group_members(groups[name])]
+    assert alive, "no trial survived the controller"
+    assert all(name in alive or exited(workdir, name) for name in running)
+    observed = {name: observations_of(workdir, name) for name in succeeded}
+
+    rc, status, stderr = run_pykatib(path, "--workdir", str(workdir), "--resume")
+    assert rc == 0, stderr
+    assert status is not None
+    assert end_condition(status) == ("Succeeded", "ExperimentMaxTrialsReached")
+    after = {t.name: t for t in trials_of(workdir, "e2e")}
+    assert len(after) == status["trials"] == status["trialsSucceeded"] == BUDGET  # no extra trial
+    assert all(t.phase == "Succeeded" for t in after.values())
+    assert not any(REPLACES in t.labels for t in after.values())  # nothing was lost
+    for name in succeeded:  # finished before the kill: untouched
+        assert observations_of(workdir, name) == observed[name]
+        assert after[name].objective_value == before[name].objective_value
+    for name in running:  # followed to their end by the new controller
+        assert after[name].parameter_assignments == before[name].parameter_assignments
+    # Re-reading the logs of re-attached trials stores no observation twice.
+    assert_each_trial_reported_every_line_once(workdir, list(after.values()))
+
+
+def test_ctrl_c_stops_trials_and_resume_runs_them_again(tmp_path: Path, workdir: Path) -> None:
+    path, proc = start(tmp_path, workdir)
+    wait_for(workdir, proc, lambda trials: sum(t.phase == "Running" for t in trials) >= 2)
+    time.sleep(0.1)  # let the trial processes start printing
+    groups = process_groups(workdir)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr
+    # No trial process is left behind.
+    assert groups
+    assert {name: group_members(pgid) for name, pgid in groups.items() if group_members(pgid)} == {}
+    interrupted = [t for t in trials_of(workdir, "e2e") if t.reason == "TrialInterrupted"]
+    assert interrupted
+    assert all(t.phase == "Created" for t in interrupted)
+    status = stored_status(workdir)
+    assert status["trialsRunning"] == 0
+    assert not any(c["type"] in ("Succeeded", "Failed") for c in status["conditions"])
+
+    rc, status, stderr = run_pykatib(path, "--workdir", str(workdir), "--resume")
+    assert rc == 0, stderr
+    assert status is not None
+    assert end_condition(status) == ("Succeeded", "ExperimentMaxTrialsReached")
+    after = {t.name: t for t in trials_of(workdir, "e2e")}
+    assert len(after) == status["trials"] == status["trialsSucceeded"] == BUDGET
+    for trial in interrupted:  # run again under the same name, with the same assignment
+        assert after[trial.name].phase == "Succeeded"
+        assert after[trial.name].parameter_assignments == trial.parameter_assignments
+
+
+def test_rerun_of_an_interrupted_trial_keeps_only_its_own_observations(tmp_path: Path, workdir: Path) -> None:
+    path, proc = start(tmp_path, workdir, budget=PARALLEL, pause=0.4)
+
+    def reporting(trials: list[TrialRecord]) -> bool:
+        return any(t.phase == "Running" and observations_of(workdir, t.name) for t in trials)
+
+    wait_for(workdir, proc, reporting)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    interrupted = [t for t in trials_of(workdir, "e2e") if t.reason == "TrialInterrupted"]
+    # The aborted run's observations and files are dropped at once: the trial starts again from nothing.
+    assert interrupted and not any(observations_of(workdir, t.name) for t in interrupted)
+    rc, _, stderr = run_pykatib(path, "--workdir", str(workdir), "--resume")
+    assert rc == 0, stderr
+    assert_each_trial_reported_every_line_once(workdir, interrupted)
+
+
+# Worker 0 stops the controller (its grandparent: worker <- exit-recording wrapper <- controller) while the
+# controller is still starting the other 39 replicas, i.e. before it records the trial's processes.
+STOP_CONTROLLER = r"""
+marker="$2/stopped-once"
+case "$TF_CONFIG" in *'"index": 0}'*)
+  if [ ! -e "$marker" ]; then
+    touch "$marker"
+    controller=$(awk '{print $4}' /proc/$PPID/stat)
+    kill -STOP "$controller"
+  fi
+  echo "loss=$1" ;;
+esac
+"""
+
+
+def test_trial_started_but_not_yet_recorded_is_not_run_twice(tmp_path: Path, workdir: Path) -> None:
+    doc = make_experiment(["sh"], parallelTrialCount=1, maxTrialCount=1)
+    doc["spec"]["trialTemplate"] = {
+        "primaryContainerName": "tensorflow",
+        "trialParameters": [{"name": "x", "reference": "x"}],
+        "trialSpec": {
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "TFJob",
+            "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 40, "restartPolicy": "OnFailure", "template": {
+                "spec": {"containers": [{"name": "tensorflow", "image": "local/test",
+                                         "command": ["sh", "-c", STOP_CONTROLLER, "sh", "${trialParameters.x}",
+                                                     str(tmp_path)]}]}}}}},
+        },
+    }  # fmt: skip
+    path = write_experiment(tmp_path, doc)
+    proc = start_pykatib(path, "--workdir", str(workdir))
+    deadline = time.monotonic() + 30
+    while not _stopped(proc.pid):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the controller was never stopped by worker 0: {proc.communicate()}")
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate()
+    [trial] = trials_of(workdir, "e2e")
+    recorded = trial_dir(workdir, "e2e", trial.name) / "processes.json"
+    started = json.loads(recorded.read_text()) if recorded.exists() else {"expected": 40, "processes": []}
+    if trial.phase != "Created" or len(started["processes"]) >= started["expected"]:
+        raise RuntimeError(f"the controller got further than intended: {trial.phase}")
+    rc, status, stderr = run_pykatib(path, "--workdir", str(workdir), "--resume")
+    if rc != 0 or status is None:
+        raise RuntimeError(stderr)
+    # Each run of worker 0 prints one metric line: no trial may hold the lines of two runs.
+    for record in trials_of(workdir, "e2e"):
+        assert len(observations_of(workdir, record.name)) <= 1, record.name
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
+
+
+def test_machine_restart_replaces_lost_trials(tmp_path: Path, workdir: Path) -> None:
+    path, proc = start(tmp_path, workdir)
+    wait_for(workdir, proc, some_done_some_running)
+    proc.kill()
+    proc.communicate()
+    # The machine goes down: every trial process dies with the controller, leaving no exit record.
+    groups = process_groups(workdir)
+    for pgid in groups.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(group_members(pgid) for pgid in groups.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lost = {name for name in groups if not exited(workdir, name)}
+    assert lost
+    before = {t.name: t for t in trials_of(workdir, "e2e")}
+
+    rc, status, stderr = run_pykatib(path, "--workdir", str(workdir), "--resume")
+    assert rc == 0, stderr
+    assert status is not None
+    assert end_condition(status) == ("Succeeded", "ExperimentMaxTrialsReached")
+    after = trials_of(workdir, "e2e")
+    replacements = {t.labels[REPLACES]: t for t in after if REPLACES in t.labels}
+    assert set(replacements) == lost
+    for name in lost:
+        old = next(t for t in after if t.name == name)
+        assert (old.phase, old.reason) == ("Killed", "TrialLost")
+        assert replacements[name].parameter_assignments == before[name].parameter_assignments
+        assert replacements[name].phase == "Succeeded"
+    counted = [t for t in after if t.reason != "TrialLost"]
+    assert len(counted) == BUDGET  # lost trials use no budget: their replacements do
+    assert all(t.phase == "Succeeded" for t in counted)
+    assert status["trials"] == BUDGET + len(lost)
+    assert (status["trialsSucceeded"], status["trialsKilled"]) == (BUDGET, len(lost))
+    assert_each_trial_reported_every_line_once(workdir, [t for t in counted if t.name not in before])

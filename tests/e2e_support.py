@@ -1,0 +1,278 @@
+"""Helpers for the tests that run real experiments: build an Experiment, run it, read its store.
+
+Shared by ``tests/e2e`` (which drives the ``pykatib`` command) and ``tests/control`` (which drives the
+controller in-process). Trials are real processes: ``python3 script.py`` (pykatib maps ``python3`` to its own
+interpreter) or ``sh -c SCRIPT sh VALUE``, so a value reaches the script as ``$1`` and never as shell text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pykatib.control.runner import ExperimentController
+from pykatib.spec.loader import parse_experiment
+from pykatib.store import Store, TrialRecord
+
+PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]+)\}")
+DEFAULT_PARAMETERS = [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9"}}]
+# The project's shared/ folder beside the clone: Katib's examples and the seed document.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+# Katib's examples with a small budget (maxFailedTrialCount may not exceed maxTrialCount).
+SMALL_BUDGET = ["--set", "spec.maxTrialCount=3", "--set", "spec.parallelTrialCount=3",
+                "--set", "spec.maxFailedTrialCount=3"]  # fmt: skip
+# The examples of newly added algorithms run one trial each: a smoke test of the whole path (the algorithms
+# themselves are tested in tests/suggest), which keeps the suite's CPU time in check.
+ONE_TRIAL = ["--set", "spec.maxTrialCount=1", "--set", "spec.parallelTrialCount=1",
+             "--set", "spec.maxFailedTrialCount=1"]  # fmt: skip
+RUNNABLE_EXAMPLES = [
+    "katib-examples/hp-tuning/random.yaml",
+    "katib-examples/hp-tuning/grid.yaml",
+    "katib-examples/metrics-collector/file-metrics-collector.yaml",
+    "katib-examples/kubeflow-training-operator/tfjob-mnist-with-summaries.yaml",
+    "katib-examples/hp-tuning/hyperopt-distribution.yaml",
+    "seed-experiment.yaml",
+]
+# Katib algorithms pykatib is still adding: each runs like the above once available, else is refused (exit 2).
+OTHER_EXAMPLES = [
+    "katib-examples/hp-tuning/tpe.yaml",
+    "katib-examples/hp-tuning/multivariate-tpe.yaml",
+    "katib-examples/hp-tuning/cma-es.yaml",
+    "katib-examples/hp-tuning/sobol.yaml",
+    "katib-examples/hp-tuning/bayesian-optimization.yaml",
+    "katib-examples/hp-tuning/hyperband.yaml",
+    "katib-examples/early-stopping/median-stop.yaml",
+]
+
+
+def categorical(name: str, values: Sequence[str]) -> dict[str, Any]:
+    return {"name": name, "parameterType": "categorical", "feasibleSpace": {"list": list(values)}}
+
+
+def make_experiment(
+    command: Sequence[str],
+    *,
+    name: str = "e2e",
+    parameters: list[dict[str, Any]] | None = None,
+    objective: dict[str, Any] | None = None,
+    job_spec: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A v1beta1 Experiment running ``command`` in a batch/v1 Job.
+
+    Every ``${trialParameters.P}`` in the command declares a trial parameter referencing parameter ``P``.
+    ``spec`` keys override the spec (``maxTrialCount=None`` removes the key); ``job_spec`` adds to the Job's
+    ``spec`` (``activeDeadlineSeconds``).
+    """
+    referenced = list(dict.fromkeys(m for arg in command for m in PLACEHOLDER.findall(arg)))
+    doc: dict[str, Any] = {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": {"name": name},
+        "spec": {
+            "objective": objective or {"type": "minimize", "objectiveMetricName": "loss"},
+            "algorithm": {"algorithmName": "random"},
+            "parallelTrialCount": 2,
+            "maxTrialCount": 4,
+            "parameters": copy.deepcopy(parameters or DEFAULT_PARAMETERS),
+            "trialTemplate": {
+                "primaryContainerName": "main",
+                "trialParameters": [{"name": p, "reference": p} for p in referenced],
+                "trialSpec": {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "spec": {
+                        **(job_spec or {}),
+                        "template": {
+                            "spec": {
+                                "containers": [{"name": "main", "image": "local/test", "command": list(command)}],
+                                "restartPolicy": "Never",
+                            }
+                        },
+                    },
+                },
+            },
+        },
+    }
+    for key, value in spec.items():
+        if value is None:
+            doc["spec"].pop(key, None)
+        else:
+            doc["spec"][key] = value
+    return doc
+
+
+def write_script(directory: Path, name: str, source: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(source).lstrip())
+    return path
+
+
+def write_experiment(directory: Path, doc: dict[str, Any], filename: str = "experiment.yaml") -> Path:
+    path = directory / filename
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def run_pykatib(
+    path: Path | str, *args: str, timeout: float = 120, cwd: Path | None = None
+) -> tuple[int, dict[str, Any] | None, str]:
+    """``pykatib run PATH ARGS -o json``: (exit status, the printed status block or None, stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pykatib.cli", "run", str(path), *args, "-o", "json"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    status = json.loads(proc.stdout)["status"] if proc.stdout.strip() else None
+    return proc.returncode, status, proc.stderr
+
+
+def start_pykatib(path: Path | str, *args: str) -> subprocess.Popen[str]:
+    """``pykatib run`` in the background (its own process, so it can be signalled alone)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pykatib.cli", "run", str(path), *args, "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def store_for(workdir: Path) -> Store:
+    return Store(f"sqlite:///{workdir}/pykatib.db")
+
+
+@contextmanager
+def opened_store(workdir: Path) -> Iterator[Store]:
+    store = store_for(workdir)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def trials_of(workdir: Path, name: str, namespace: str = "default") -> list[TrialRecord]:
+    with opened_store(workdir) as store:
+        record = store.get_experiment(name, namespace)
+        return [] if record is None else store.list_trials(record.id)
+
+
+def observations_of(workdir: Path, trial: str) -> list[tuple[str, float, Any]]:
+    """(metric, value, time) rows of one trial, in the store's order."""
+    with opened_store(workdir) as store:
+        record = store.get_trial(trial)
+        assert record is not None, trial
+        return [(r.metric_name, r.value, r.time) for r in store.list_observations(record.id)]
+
+
+def run_controller(doc: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Run the experiment to its end in this process, with the store in ``workdir``; the final status."""
+    experiment = parse_experiment(doc)
+    with opened_store(workdir) as store:
+        controller = ExperimentController(experiment, store, workdir=workdir)
+        return asyncio.run(controller.run())
+
+
+def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status.get("conditions", [])}
+
+
+def end_condition(status: dict[str, Any]) -> tuple[str, str]:
+    """(Succeeded|Failed, reason) of an ended experiment."""
+    ends = [c for c in status.get("conditions", []) if c["type"] in ("Succeeded", "Failed") and c["status"] == "True"]
+    assert len(ends) == 1, status.get("conditions")
+    return ends[0]["type"], ends[0]["reason"]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process. A zombie (exited, not yet reaped by whatever adopted it) is dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def trial_dir(workdir: Path, experiment: str, trial: str) -> Path:
+    return workdir / "experiments" / experiment / "trials" / trial
+
+
+class BackgroundRuns:
+    """Several ``pykatib run`` processes started together, each with its own workdir, awaited one by one.
+
+    They run at the lowest CPU priority (``nice -n 19``, inherited by their trials): started early, they use
+    the CPU that latency-bound tests leave idle, without slowing those tests down.
+    """
+
+    def __init__(self, base: Path, runs: dict[str, tuple[Path, list[str]]]) -> None:
+        self.base = base
+        self.planned = runs  # key -> (experiment file, extra arguments)
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.results: dict[str, tuple[int, str, str]] = {}
+
+    def workdir(self, key: str) -> Path:
+        return self.base / re.sub(r"[^\w.-]", "_", key)
+
+    def start(self) -> None:
+        for key, (path, args) in self.planned.items():
+            if key in self.procs:
+                continue
+            command = ["nice", "-n", "19", sys.executable, "-m", "pykatib.cli", "run", str(path),
+                       "--workdir", str(self.workdir(key)), *args, "-o", "json"]  # fmt: skip
+            self.procs[key] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait(self, key: str, timeout: float = 300) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr) of one run."""
+        self.start()
+        if key not in self.results:
+            proc = self.procs[key]
+            stdout, stderr = proc.communicate(timeout=timeout)
+            self.results[key] = (proc.returncode, stdout, stderr)
+        return self.results[key]
+
+    def stop(self) -> None:
+        """End the runs still going: SIGTERM lets pykatib stop its trials (they run in sessions of their own)."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()

@@ -1,0 +1,109 @@
+"""Katib's bayesianoptimization: scikit-optimize's Optimizer, fed incrementally."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import is_regressor
+from sklearn.ensemble import GradientBoostingRegressor
+from skopt.space import Categorical, Integer, Real
+
+from pykatib.suggest._codec import SpaceCodec
+from pykatib.suggest.bayesianoptimization import BayesianOptimizationSuggester, _QuantileRegressor, skopt_dimension
+from suggest_support import Controller, assert_in_space, make, param, saved, space_of
+
+CHEAP = {"acq_func": "EI", "acq_optimizer": "sampling"}
+
+
+def plane() -> list:
+    return [param("x", "double", min="-5", max="5"), param("y", "double", min="-5", max="5")]
+
+
+def test_dimensions_follow_katibs_skopt_service() -> None:
+    space = space_of(
+        param("x", "double", min="-5", max="5"),
+        param("lr", "double", min="0.001", max="0.1", distribution="logUniform"),
+        param("n", "int", min="3", max="9"),
+        param("d", "double", min="0.1", max="0.5", step="0.1"),
+        param("g", "double", min="0", max="1", distribution="normal"),
+        param("c", "categorical", list=["a", "b"]),
+        param("b", "discrete", list=["16", "32"]),
+    )
+    codecs = SpaceCodec.of(space)
+    dims = [skopt_dimension(c, n) for c, n in zip(codecs.codecs, codecs.names, strict=True)]
+    assert dims[0] == Real(-5, 5, name="x")
+    assert dims[1] == Real(0.001, 0.1, prior="log-uniform", name="lr")
+    assert dims[2] == Integer(0, 6, name="n")  # lattice indices: 3..9
+    assert dims[3] == Integer(0, 4, name="d")
+    assert dims[4] == Real(0, 1, name="g")  # the truncated normal's probability
+    assert dims[5] == Categorical(["a", "b"], name="c")
+    assert dims[6] == Categorical(["16", "32"], name="b")
+
+
+@pytest.mark.parametrize("estimator", ["GP", "RF", "ET", "GBRT"])
+def test_every_base_estimator_suggests_from_its_model(estimator: str) -> None:
+    settings = {**CHEAP, "base_estimator": estimator, "n_initial_points": "3", "random_state": "1"}
+    suggester = make("bayesianoptimization", space_of(*plane()), **settings)
+    assert isinstance(suggester, BayesianOptimizationSuggester)
+    controller = Controller(suggester, parallel=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assignments = controller.run(5)
+    assert len(assignments) == 6
+    assert suggester.optimizer.models  # past the initial points: a surrogate was fitted
+    for assignment in assignments:
+        assert_in_space(suggester.space, assignment)
+
+
+def test_gbrt_works_with_current_scikit_learn_and_numpy() -> None:
+    # scikit-optimize 0.10.2's own class fails both is_regressor (scikit-learn >= 1.6) and predict (numpy >= 2.4).
+    model = _QuantileRegressor(base_estimator=GradientBoostingRegressor(n_estimators=5, loss="quantile"))
+    assert is_regressor(model)
+    x = np.linspace(0, 1, 20).reshape(-1, 1)
+    model.fit(x, x.ravel() ** 2)
+    mean, std = model.predict(x, return_std=True)
+    assert mean.shape == std.shape == (20,)
+    assert np.all(std >= 0)
+
+
+def test_zero_initial_points_starts_with_random_points() -> None:
+    # skopt raises "Random evaluations exhausted and no model has been fit" here; Katib then crashes.
+    settings = {**CHEAP, "n_initial_points": "0", "random_state": "1"}
+    suggester = make("bayesianoptimization", space_of(*plane()), **settings)
+    controller = Controller(suggester, parallel=2)
+    assert len(controller.run(3)) == 4
+    assert suggester.optimizer.models
+
+
+def test_rebuilt_continues_exactly_across_calls_without_new_results() -> None:
+    settings = {"n_initial_points": "2", "random_state": "4"}  # skopt's defaults otherwise: gp_hedge
+
+    def rebuilt_suggests(controller: Controller) -> list[dict[str, str]]:
+        rebuilt = make("bayesianoptimization", space_of(*plane()), state=saved(controller.suggester), **settings)
+        return [s.assignment for s in rebuilt.suggest(controller.parallel - len(controller.running), controller.trials)]
+
+    controller = Controller(make("bayesianoptimization", space_of(*plane()), **settings), parallel=2)
+    controller.run(4)
+    controller.parallel = 3  # a budget edit: one more slot and no new result
+    expected = rebuilt_suggests(controller)  # the uninterrupted one tells nothing; the rebuilt re-does its last tell
+    assert controller.ask() == expected
+    controller.finish()  # a new result after a call that had none
+    expected = rebuilt_suggests(controller)
+    assert controller.ask() == expected
+
+
+def test_rebuilt_keeps_gp_hedges_gains() -> None:
+    # gp_hedge picks its acquisition function by gains summed over every fit so far: a rebuilt suggester
+    # that started them from zero parts ways with the uninterrupted one within a few calls (here from the 7th).
+    settings = {"n_initial_points": "2", "random_state": "2"}
+    controller = Controller(make("bayesianoptimization", space_of(*plane()), **settings))
+    for call in range(10):
+        controller.finish()
+        if call < 4:
+            controller.ask()
+            continue
+        rebuilt = make("bayesianoptimization", space_of(*plane()), state=saved(controller.suggester), **settings)
+        expected = [s.assignment for s in rebuilt.suggest(1, list(controller.trials))]
+        assert controller.ask() == expected, f"call {call}"

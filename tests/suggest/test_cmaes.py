@@ -1,0 +1,98 @@
+"""Katib's cmaes: Goptuna's CMA-ES semantics on Optuna's CmaEsSampler and the cmaes library."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from pykatib.suggest.cmaes import CmaesSuggester, decode_optimizer, encode_optimizer
+from suggest_support import Controller, make, param, saved, space_of
+
+
+def plane(**extra: str) -> CmaesSuggester:
+    space = space_of(
+        param("x", "double", min="0", max="10"),
+        param("y", "double", min="0", max="1"),
+        param("c", "categorical", list=["a", "b", "c"]),
+    )
+    suggester = make("cmaes", space, random_state="2", **extra)
+    assert isinstance(suggester, CmaesSuggester)
+    return suggester
+
+
+def flat(_: object) -> float:
+    return 1.0
+
+
+def test_no_warnings_from_deprecated_optuna_arguments() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Controller(plane(restart_strategy="ipop", sigma="0.5"), parallel=2).run(5)
+
+
+def test_cma_es_starts_at_once_and_steps_a_generation_per_population() -> None:
+    suggester = plane()
+    controller = Controller(suggester)
+    controller.run(1)
+    optimizer = suggester.sampler.optimizer
+    assert optimizer is not None  # the first trial already comes from CMA-ES (Goptuna: no startup trials)
+    population = optimizer.population_size
+    controller.run(population)
+    assert suggester.sampler.optimizer.generation == 1
+    # Categorical parameters are drawn independently (Goptuna and Optuna alike) and take every value.
+    controller.run(30)
+    assert {t.assignment["c"] for t in controller.trials} == {"a", "b", "c"}
+
+
+def test_sigma_is_read_in_units_of_the_narrowest_range() -> None:
+    default = plane()
+    Controller(default).run(1)
+    assert default.sampler.optimizer._sigma == pytest.approx(1 / 6)  # Goptuna's: the narrowest range / 6
+    given = plane(sigma="0.25")
+    Controller(given).run(1)
+    assert given.sampler.optimizer._sigma == pytest.approx(0.25)  # y's range is 1
+
+
+@pytest.mark.parametrize(("strategy", "factor"), [("ipop", 2), ("bipop", None), ("none", 1)])
+def test_restart_strategies(strategy: str, factor: int | None) -> None:
+    # A flat objective stalls CMA-ES within a few dozen generations.
+    suggester = plane(restart_strategy=strategy)
+    controller = Controller(suggester, flat)
+    controller.run(1)
+    initial = suggester.sampler.optimizer.population_size
+    controller.run(250)
+    sampler = suggester.sampler
+    if strategy == "none":
+        assert sampler.n_restarts == 0
+        return
+    assert sampler.n_restarts >= 1
+    if factor is not None:
+        assert sampler.optimizer.population_size == initial * factor**sampler.n_restarts
+    else:
+        assert sampler.restart_state()["poptype"] in ("small", "large")
+    # The restarted run survives a rebuild like any other.
+    state = saved(suggester)
+    assert state["cma"]["restarts"]["n_restarts"] == sampler.n_restarts
+    rebuilt = make("cmaes", suggester.space, state=state, random_state="2", restart_strategy=strategy)
+    controller.finish()
+    expected = [s.assignment for s in rebuilt.suggest(1, list(controller.trials))]
+    assert controller.ask() == expected
+
+
+def test_optimizer_encodes_to_json_and_back_exactly() -> None:
+    suggester = plane()
+    Controller(suggester).run(20)
+    optimizer = suggester.sampler.optimizer
+    encoded = encode_optimizer(optimizer)
+    assert encoded is not None
+    restored = decode_optimizer(saved(suggester)["cma"]["optimizer"])
+    for name, value in vars(optimizer).items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, getattr(restored, name), equal_nan=True), name
+        elif not isinstance(value, np.random.RandomState):
+            assert value == getattr(restored, name), name
+    restored._rng.seed(5)
+    optimizer._rng.seed(5)
+    assert np.array_equal(restored.ask(), optimizer.ask())
