@@ -118,9 +118,9 @@ def _launch(process: ContainerProcess, rules: PathRules, trial_name: str, trial_
     env[TRIAL_DIR_ENV] = str(trial_dir)
     env["PYTHONUNBUFFERED"] = "1"  # metrics must reach the log while the trial runs, not at exit
     base = trial_dir if process.primary else trial_dir / "replicas" / process.key
-    base.mkdir(parents=True, exist_ok=True)
     cwd = rules.map_path(process.working_dir) if process.working_dir else str(base)
-    Path(cwd).mkdir(parents=True, exist_ok=True)
+    if cwd != str(trial_dir):  # the trial directory itself exists already
+        Path(cwd).mkdir(parents=True, exist_ok=True)
     log = trial_dir / (PRIMARY_LOG if process.primary else f"{process.key}.log")
     return LaunchSpec(process.key, argv, env, cwd, log, process.primary)
 

@@ -107,6 +107,8 @@ class ExperimentController:
         self._skip: dict[str, dict[str, int]] = {}
         self._exited: set[str] = set()  # trials whose processes ended, being concluded
         self._objective: dict[str, float | None] = {}
+        self._view_cache: dict[str, TrialView] = {}
+        self._result_cache: dict[str, TrialResult] = {}
         self._status_flush: asyncio.Task[None] | None = None
         self._pending_writes: list[Future[Any]] = []
 
@@ -232,6 +234,7 @@ class ExperimentController:
             stored = [Observation(r.metric_name, r.value, r.time) for r in rows]
             self._metrics[record.name] = summarize(stored)
             self._objective[record.name] = objective_value(self.experiment, self._metrics[record.name])
+            self._touch(record.name)
             self._skip[record.name] = dict(Counter(o.metric_name for o in stored))
             self._spawn(record.name, running)
 
@@ -241,17 +244,25 @@ class ExperimentController:
         return sum(1 for t in self._trials.values() if t.phase in ACTIVE_PHASES)
 
     def _views(self) -> list[TrialView]:
-        return [
-            TrialView(t.name, t.phase, t.reason, t.parameter_assignments, self._metrics.get(t.name, {}),
-                      self._objective.get(t.name))
-            for t in self._trials.values()
-        ]  # fmt: skip
+        views = self._view_cache
+        for name, t in self._trials.items():
+            if name not in views:
+                views[name] = TrialView(t.name, t.phase, t.reason, t.parameter_assignments,
+                                        self._metrics.get(name, {}), self._objective.get(name))  # fmt: skip
+        return list(views.values())
 
     def _results(self) -> list[TrialResult]:
-        return [
-            TrialResult(t.name, t.parameter_assignments, t.phase, self._objective.get(t.name), t.labels)
-            for t in self._trials.values()
-        ]
+        results = self._result_cache
+        for name, t in self._trials.items():
+            if name not in results:
+                results[name] = TrialResult(name, t.parameter_assignments, t.phase, self._objective.get(name), t.labels)
+        return list(results.values())
+
+    def _touch(self, name: str) -> None:
+        """The trial's record, metrics or objective changed: rebuild its views when next asked. (Rebuilding
+        every trial's views on every event made a long experiment quadratic.)"""
+        self._view_cache.pop(name, None)
+        self._result_cache.pop(name, None)
 
     async def _create_trials(self) -> None:
         wanted = trials_to_create(self.experiment, count(self._views()))
@@ -378,6 +389,7 @@ class ExperimentController:
             return
         metrics = summarize(observations, into=self._metrics.setdefault(name, {}))
         self._objective[name] = objective_value(self.experiment, metrics)
+        self._touch(name)
         trial_id = self._trials[name].id
         rows = [ObservationRow(trial_id, o.metric_name, o.value, o.timestamp) for o in observations]
         self._db_later(self.store.add_observations, rows)
@@ -385,6 +397,7 @@ class ExperimentController:
     async def _update_trial(self, name: str, **fields: Any) -> None:
         self._db_later(self.store.update_trial, self._trials[name].id, **fields)
         self._trials[name] = _replace(self._trials[name], **fields)
+        self._touch(name)
 
     async def _end_trial(self, name: str, phase: str, reason: str, message: str, exit_code: int | None = None) -> None:
         value = self._objective.get(name)
@@ -436,6 +449,7 @@ class ExperimentController:
         self._db_later(self.store.delete_observations, self._trials[name].id)
         self._metrics[name], self._objective[name] = {}, None
         self._skip.pop(name, None)
+        self._touch(name)
         shutil.rmtree(self._trial_dir(name), ignore_errors=True)
 
     async def _finish(self, reason: str) -> None:

@@ -28,7 +28,9 @@ class TrialRenderError(ValueError):
 
 def new_trial_name(experiment_name: str) -> str:
     """``<experiment>-<8 random chars>`` as Katib names trials (lower-case letters and digits)."""
-    suffix = "".join(secrets.choice(TRIAL_NAME_ALPHABET) for _ in range(TRIAL_NAME_SUFFIX_LENGTH))
+    # One system-random read per name (secrets.choice reads once per character).
+    raw = secrets.token_bytes(TRIAL_NAME_SUFFIX_LENGTH)
+    suffix = "".join(TRIAL_NAME_ALPHABET[b % len(TRIAL_NAME_ALPHABET)] for b in raw)
     return f"{experiment_name}-{suffix}"
 
 
