@@ -25,6 +25,7 @@ from pykatib.control.status import (
     ACTIVE_PHASES,
     CREATED,
     DEADLINE_EXCEEDED,
+    EARLY_STOPPED,
     END_MESSAGES,
     EXPERIMENT_CREATED,
     EXPERIMENT_FAILED,
@@ -35,6 +36,7 @@ from pykatib.control.status import (
     METRICS_UNAVAILABLE,
     RUNNING,
     SUCCEEDED,
+    TRIAL_EARLY_STOPPED,
     TRIAL_FAILED,
     TRIAL_INTERRUPTED,
     TRIAL_KILLED,
@@ -52,6 +54,7 @@ from pykatib.control.status import (
     status_block,
     trials_to_create,
 )
+from pykatib.earlystop.medianstop import MedianStop
 from pykatib.execute.local import LocalExecutor, RunningTrial
 from pykatib.execute.localize import ImageMap
 from pykatib.metrics.observation import Observation
@@ -61,7 +64,7 @@ from pykatib.spec.space import parse_search_space
 from pykatib.store import NewTrial, ObservationRow, Store, TrialRecord
 from pykatib.suggest.base import Suggester, TrialResult
 from pykatib.suggest.registry import create_suggester
-from pykatib.suggest.settings import algorithm_settings
+from pykatib.suggest.settings import algorithm_settings, early_stopping_settings
 from pykatib.trial.render import new_trial_name
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,13 @@ class ExperimentController:
         self._exited: set[str] = set()  # trials whose processes ended, being concluded
         self._objective: dict[str, float | None] = {}
         self._view_cache: dict[str, TrialView] = {}
+        # Early stopping (medianstop): each trial's first objective reports, their count, the trials to stop.
+        self._median: MedianStop | None = None
+        self._head: dict[str, list[float]] = {}
+        self._reports: dict[str, int] = {}
+        self._early_stopped: set[str] = set()
+        objective = experiment.spec.objective
+        self._objective_metric = str(objective.objective_metric_name) if objective else ""
         self._result_cache: dict[str, TrialResult] = {}
         self._status_flush: asyncio.Task[None] | None = None
         self._pending_writes: list[Future[Any]] = []
@@ -193,6 +203,7 @@ class ExperimentController:
         )
         self._status["conditions"] = [c for c in self._status["conditions"] if c["type"] != "Restarting"]
         self._build_suggester(await self._db_call(self.store.load_algorithm_state, record.id))
+        self._build_early_stopping()
         await self._resume_trials()
         await self._save_status(now=True)
 
@@ -203,6 +214,15 @@ class ExperimentController:
         settings = algorithm_settings(spec.algorithm.algorithm_name, spec.algorithm.algorithm_settings or [])
         assert spec.objective.type is not None
         self._suggester = create_suggester(spec.algorithm.algorithm_name, space, spec.objective.type, settings, state)
+
+    def _build_early_stopping(self) -> None:
+        early = self.experiment.spec.early_stopping
+        if early is None or not early.algorithm_name:
+            return
+        objective = self.experiment.spec.objective
+        assert objective is not None and objective.type is not None
+        settings = early_stopping_settings(early.algorithm_name, early.algorithm_settings or [])
+        self._median = MedianStop(objective.type, settings)
 
     async def _resume_trials(self) -> None:
         """Trials of an earlier run: keep the finished, re-attach the running, start the never-started."""
@@ -215,6 +235,9 @@ class ExperimentController:
                 for metric, s in summaries.get(record.id, {}).items()
             }
             self._objective[record.name] = objective_value(self.experiment, self._metrics[record.name])
+            if record.phase == SUCCEEDED and self._median is not None:
+                rows = await self._db_call(self.store.list_observations, record.id, self._objective_metric)
+                self._median.record_succeeded(record.name, [r.value for r in rows])
             if record.phase not in ACTIVE_PHASES:
                 continue
             # A pending trial may have been started just before the crash: its processes file says so.
@@ -236,6 +259,7 @@ class ExperimentController:
             self._objective[record.name] = objective_value(self.experiment, self._metrics[record.name])
             self._touch(record.name)
             self._skip[record.name] = dict(Counter(o.metric_name for o in stored))
+            self._watch_reports(record.name, stored)
             self._spawn(record.name, running)
 
     # --- creating and running trials ------------------------------------------------------------------
@@ -325,6 +349,8 @@ class ExperimentController:
             while not waiter.done():
                 await asyncio.wait({waiter}, timeout=POLL_SECONDS)
                 await self._store_observations(name, launch.collector.poll())
+                if name in self._early_stopped and not running.stopping:
+                    await running.stop()
                 overdue = deadline is not None and (datetime.now(UTC) - started).total_seconds() > deadline
                 if overdue and not waiter.done():
                     timed_out = True
@@ -346,6 +372,9 @@ class ExperimentController:
     async def _conclude(
         self, name: str, codes: dict[str, int | None], running: RunningTrial, timed_out: bool, deadline: float | None
     ) -> None:
+        if name in self._early_stopped:
+            await self._end_trial(name, EARLY_STOPPED, TRIAL_EARLY_STOPPED, "Trial is early stopped")
+            return
         if running.stopping and not timed_out and any(c != 0 for c in codes.values()):
             return  # stopped by the controller, which records why; all zeros: it had finished just before
         primary = next(r.key for r in running.records if r.primary)
@@ -390,9 +419,27 @@ class ExperimentController:
         metrics = summarize(observations, into=self._metrics.setdefault(name, {}))
         self._objective[name] = objective_value(self.experiment, metrics)
         self._touch(name)
+        if self._median is not None:
+            self._watch_reports(name, observations)
         trial_id = self._trials[name].id
         rows = [ObservationRow(trial_id, o.metric_name, o.value, o.timestamp) for o in observations]
         self._db_later(self.store.add_observations, rows)
+
+    def _watch_reports(self, name: str, observations: list[Observation]) -> None:
+        """Medianstop: keep each trial's first start_step objective reports; at the start_step-th, check it."""
+        median = self._median
+        if median is None:
+            return
+        head = self._head.setdefault(name, [])
+        for observation in observations:
+            if observation.metric_name != self._objective_metric:
+                continue
+            self._reports[name] = reports = self._reports.get(name, 0) + 1
+            if len(head) < median.start_step:
+                head.append(observation.value)
+            best = max(head) if median.maximize else min(head)
+            if self._trials[name].phase == RUNNING and median.should_stop(reports, best):
+                self._early_stopped.add(name)
 
     async def _update_trial(self, name: str, **fields: Any) -> None:
         self._db_later(self.store.update_trial, self._trials[name].id, **fields)
@@ -400,6 +447,8 @@ class ExperimentController:
         self._touch(name)
 
     async def _end_trial(self, name: str, phase: str, reason: str, message: str, exit_code: int | None = None) -> None:
+        if phase == SUCCEEDED and self._median is not None:
+            self._median.record_succeeded(name, self._head.get(name, []))
         value = self._objective.get(name)
         await self._update_trial(name, phase=phase, reason=reason, message=message, completion_time=datetime.now(UTC),
                                  exit_code=exit_code, objective_value=value)  # fmt: skip
@@ -449,6 +498,8 @@ class ExperimentController:
         self._db_later(self.store.delete_observations, self._trials[name].id)
         self._metrics[name], self._objective[name] = {}, None
         self._skip.pop(name, None)
+        self._head.pop(name, None)
+        self._reports.pop(name, None)
         self._touch(name)
         shutil.rmtree(self._trial_dir(name), ignore_errors=True)
 

@@ -21,6 +21,7 @@ from pykatib.suggest.settings import algorithm_settings
 from pykatib.trial.job import TrialJobError
 from pykatib.trial.render import TrialRenderError
 
+EARLY_STOPPING_AVAILABLE = ("medianstop",)
 EDITABLE = ("parallelTrialCount", "maxTrialCount", "maxFailedTrialCount")
 
 
@@ -47,7 +48,7 @@ def check_runnable(experiment: Experiment, image_map: ImageMap, trial_spec: dict
         create_suggester(spec.algorithm.algorithm_name, space, spec.objective.type, settings)
     except AlgorithmNotAvailableError as exc:
         raise RunRefused(str(exc)) from exc
-    if spec.early_stopping is not None:
+    if spec.early_stopping is not None and spec.early_stopping.algorithm_name not in EARLY_STOPPING_AVAILABLE:
         raise RunRefused(f"early stopping algorithm {spec.early_stopping.algorithm_name} is not available yet")
     sample = {p.name: p.format(p.min if p.is_numeric else p.values[0]) for p in space}
     with tempfile.TemporaryDirectory(prefix="pykatib-check-") as tmp:
