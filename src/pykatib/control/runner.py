@@ -69,7 +69,7 @@ from pykatib.trial.render import new_trial_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
 STATUS_SECONDS = 0.25
 HALT_SECONDS = 10.0
 REPLACES_LABEL = "pykatib.kubeflow.org/replaces"
