@@ -82,8 +82,8 @@ def optimal_summary(status: dict[str, Any]) -> str:
     if not optimal:
         return "No optimal trial: no trial reported the objective metric."
     assignments = ", ".join(f"{a['name']}={a['value']}" for a in optimal.get("parameterAssignments", []))
-    metrics = ", ".join(
-        f"{m['name']}={m.get('latest')} (min {m.get('min')}, max {m.get('max')})"
+    metrics = "; ".join(
+        f"{m['name']}: min {m.get('min')}, max {m.get('max')}, latest {m.get('latest')}"
         for m in (optimal.get("observation") or {}).get("metrics", [])
     )
     return f"Optimal trial {optimal['bestTrialName']}: {assignments}\n  {metrics}"
