@@ -273,14 +273,15 @@ class ExperimentController:
             if name not in views:
                 views[name] = TrialView(t.name, t.phase, t.reason, t.parameter_assignments,
                                         self._metrics.get(name, {}), self._objective.get(name))  # fmt: skip
-        return list(views.values())
+        # In creation order, whatever order the cache was refilled in: suggesters index into this list.
+        return [views[name] for name in self._trials]
 
     def _results(self) -> list[TrialResult]:
         results = self._result_cache
         for name, t in self._trials.items():
             if name not in results:
                 results[name] = TrialResult(name, t.parameter_assignments, t.phase, self._objective.get(name), t.labels)
-        return list(results.values())
+        return [results[name] for name in self._trials]
 
     def _touch(self, name: str) -> None:
         """The trial's record, metrics or objective changed: rebuild its views when next asked. (Rebuilding
