@@ -10,19 +10,10 @@ from typing import Any
 import pytest
 
 from pykatib.spec.models import ObjectiveType, ParameterSpec
-from pykatib.spec.space import SearchSpace, parse_search_space
+from pykatib.spec.space import SearchSpace
 from pykatib.suggest import Suggester, Suggestion, TrialResult, create_suggester
 from pykatib.suggest.grid import Grid, lattice
-
-
-def param(name: str, kind: str, **feasible: Any) -> ParameterSpec:
-    return ParameterSpec.model_validate({"name": name, "parameterType": kind, "feasibleSpace": feasible})
-
-
-def space_of(*specs: ParameterSpec) -> SearchSpace:
-    space, errors = parse_search_space(list(specs))
-    assert errors == []
-    return space
+from suggest_support import param, space_of
 
 
 def grid_suggester(space: SearchSpace, seed: int | None = 42, state: dict[str, Any] | None = None) -> Suggester:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pykatib.spec.models import ObjectiveType, ParameterSpec
-from pykatib.spec.space import SearchSpace, parse_search_space
+from pykatib.spec.models import ObjectiveType
+from pykatib.spec.space import SearchSpace
 from pykatib.suggest import (
     ALGORITHM_NAMES,
     SUGGESTERS,
@@ -22,16 +22,7 @@ from pykatib.suggest import (
     create_suggester,
 )
 from pykatib.suggest.random import RandomSuggester
-
-
-def param(name: str, kind: str, **feasible: Any) -> ParameterSpec:
-    return ParameterSpec.model_validate({"name": name, "parameterType": kind, "feasibleSpace": feasible})
-
-
-def space_of(*specs: ParameterSpec) -> SearchSpace:
-    space, errors = parse_search_space(list(specs))
-    assert errors == []
-    return space
+from suggest_support import param, space_of
 
 
 def random_suggester(space: SearchSpace, seed: int | None = 7, state: dict[str, Any] | None = None) -> Suggester:
