@@ -112,9 +112,9 @@ def delete_command(name: str, namespace: str | None, db_url: str | None, workdir
     """Delete an experiment: its trials, observations and trial directories."""
     import shutil
 
-    from pykatib.store import Store
+    from pykatib.store import Store, workdir_url
 
-    store = Store(db_url or f"sqlite:///{workdir / 'pykatib.db'}")
+    store = Store(db_url or workdir_url(workdir))
     try:
         found = [r for r in store.list_experiments(namespace) if r.name == name]
         if len(found) != 1:

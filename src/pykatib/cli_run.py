@@ -19,7 +19,7 @@ from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.progress import Progress, optimal_summary, trials_table
 from pykatib.spec.errors import InvalidExperimentError
 from pykatib.spec.loader import SpecFileError, load_experiment_document
-from pykatib.store import Store
+from pykatib.store import Store, workdir_url
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -53,7 +53,7 @@ def run_file(
     experiment = document.experiment
     assert experiment is not None
     trial_spec = document.sample_trial_spec if experiment.spec.trial_template.config_map else None  # type: ignore[union-attr]
-    store = Store(db_url or f"sqlite:///{workdir / 'pykatib.db'}")
+    store = Store(db_url or workdir_url(workdir))
     try:
         check_runnable(experiment, image_map, trial_spec)
         plan = plan_run(store, experiment, resume=resume)

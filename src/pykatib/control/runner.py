@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import shutil
 from collections import Counter
@@ -60,11 +61,10 @@ from pykatib.execute.localize import ImageMap
 from pykatib.metrics.observation import Observation
 from pykatib.metrics.strategy import MetricSummary, summarize
 from pykatib.spec.models import Experiment
-from pykatib.spec.space import parse_search_space
 from pykatib.store import NewTrial, ObservationRow, Store, TrialRecord
 from pykatib.suggest.base import Suggester, TrialResult
-from pykatib.suggest.registry import create_suggester
-from pykatib.suggest.settings import algorithm_settings, early_stopping_settings
+from pykatib.suggest.registry import experiment_suggester
+from pykatib.suggest.settings import early_stopping_settings
 from pykatib.trial.render import new_trial_name
 
 log = logging.getLogger(__name__)
@@ -208,12 +208,7 @@ class ExperimentController:
         await self._save_status(now=True)
 
     def _build_suggester(self, state: dict[str, Any] | None) -> None:
-        spec = self.experiment.spec
-        assert spec.algorithm is not None and spec.algorithm.algorithm_name and spec.objective is not None
-        space, _ = parse_search_space(spec.parameters or [], fixed_range=None)
-        settings = algorithm_settings(spec.algorithm.algorithm_name, spec.algorithm.algorithm_settings or [])
-        assert spec.objective.type is not None
-        self._suggester = create_suggester(spec.algorithm.algorithm_name, space, spec.objective.type, settings, state)
+        self._suggester = experiment_suggester(self.experiment.spec, state)
 
     def _build_early_stopping(self) -> None:
         early = self.experiment.spec.early_stopping
@@ -539,6 +534,4 @@ class ExperimentController:
 
 
 def _replace(record: TrialRecord, **fields: Any) -> TrialRecord:
-    import dataclasses
-
     return dataclasses.replace(record, **fields)

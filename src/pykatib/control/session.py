@@ -13,11 +13,9 @@ from typing import Any
 from pykatib.control.launch import TrialLaunchError, prepare_trial
 from pykatib.execute.localize import ImageMap
 from pykatib.spec.models import Experiment, ResumePolicy
-from pykatib.spec.space import parse_search_space
 from pykatib.store import ExperimentRecord, Store
 from pykatib.suggest.base import AlgorithmNotAvailableError
-from pykatib.suggest.registry import create_suggester
-from pykatib.suggest.settings import algorithm_settings
+from pykatib.suggest.registry import experiment_suggester
 from pykatib.trial.job import TrialJobError
 from pykatib.trial.render import TrialRenderError
 
@@ -40,17 +38,13 @@ class Plan:
 def check_runnable(experiment: Experiment, image_map: ImageMap, trial_spec: dict[str, Any] | None) -> None:
     """Refuse, before any trial, an algorithm that is not built yet or a command that cannot be found."""
     spec = experiment.spec
-    assert spec.algorithm is not None and spec.algorithm.algorithm_name and spec.objective is not None
-    assert spec.objective.type is not None
-    space, _ = parse_search_space(spec.parameters or [])
-    settings = algorithm_settings(spec.algorithm.algorithm_name, spec.algorithm.algorithm_settings or [])
     try:
-        create_suggester(spec.algorithm.algorithm_name, space, spec.objective.type, settings)
+        suggester = experiment_suggester(spec)
     except AlgorithmNotAvailableError as exc:
         raise RunRefused(str(exc)) from exc
     if spec.early_stopping is not None and spec.early_stopping.algorithm_name not in EARLY_STOPPING_AVAILABLE:
         raise RunRefused(f"early stopping algorithm {spec.early_stopping.algorithm_name} is not available yet")
-    sample = {p.name: p.format(p.min if p.is_numeric else p.values[0]) for p in space}
+    sample = {p.name: p.format(p.min if p.is_numeric else p.values[0]) for p in suggester.space}
     with tempfile.TemporaryDirectory(prefix="pykatib-check-") as tmp:
         try:
             prepare_trial(experiment, f"{experiment.metadata.name}-check", sample, Path(tmp), image_map,

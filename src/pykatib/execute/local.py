@@ -136,11 +136,17 @@ def _alive(record: ProcessRecord) -> bool:
         return False
     if record.exit_file.encode() not in cmdline:
         return False
+    stat = _proc_stat(Path(f"/proc/{record.pid}"))
+    return stat is not None and stat[0] != "Z"
+
+
+def _proc_stat(proc: Path) -> tuple[str, int] | None:
+    """(state, process group) of a /proc entry, or None when it is gone or unreadable."""
     try:
-        state = Path(f"/proc/{record.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[2])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _group_alive(pgid: int) -> bool:
@@ -153,11 +159,8 @@ def _group_alive(pgid: int) -> bool:
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
-        try:
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+        stat = _proc_stat(proc)
+        if stat is not None and stat[1] == pgid and stat[0] != "Z":
             return True
     return False
 

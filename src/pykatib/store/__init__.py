@@ -20,7 +20,7 @@ from pykatib.store.records import (
     TrialPhase,
     TrialRecord,
 )
-from pykatib.store.store import DEFAULT_URL, Store, TrialUpdate
+from pykatib.store.store import DEFAULT_URL, Store, TrialUpdate, workdir_url
 
 __all__ = [
     "DEFAULT_URL",
@@ -38,4 +38,5 @@ __all__ = [
     "TrialPhase",
     "TrialRecord",
     "TrialUpdate",
+    "workdir_url",
 ]

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import (
@@ -49,6 +50,11 @@ from pykatib.store.records import (
 )
 
 DEFAULT_URL = "sqlite:///.pykatib/pykatib.db"
+
+
+def workdir_url(workdir: Path) -> str:
+    """The SQLite store inside a pykatib work directory (``--workdir``): the CLI's default ``--db``."""
+    return f"sqlite:///{workdir / 'pykatib.db'}"
 
 
 class TrialUpdate(TypedDict, total=False):

@@ -6,22 +6,22 @@ from collections.abc import Iterator, Mapping
 from importlib import import_module
 from typing import Any
 
-from pykatib.spec.models import ObjectiveType
-from pykatib.spec.space import SearchSpace
+from pykatib.spec.models import ExperimentSpec, ObjectiveType
+from pykatib.spec.space import SearchSpace, parse_search_space
 from pykatib.suggest.base import AlgorithmNotAvailableError, Suggester
 from pykatib.suggest.grid import GridSuggester
 from pykatib.suggest.random import RandomSuggester
-from pykatib.suggest.settings import ALGORITHM_NAMES
+from pykatib.suggest.settings import ALGORITHM_NAMES, algorithm_settings
 
-# Needed by the library-backed algorithms, from the ``algorithms`` extra.
-_EXTRA = "pip install 'pykatib[algorithms]'"
+# The library-backed algorithms' packages are dependencies of pykatib itself: a missing one is a broken install.
+_REINSTALL = "reinstall pykatib with its dependencies: pip install pykatib"
 
 
 class _Suggesters(Mapping[str, type[Suggester]]):
     """name -> class; a class given as ``"module:Class"`` is imported on first use.
 
-    Optuna, scikit-optimize and scikit-learn take a second or two to import and are an optional extra:
-    a command that runs no such algorithm (``pykatib validate``, a random search) never imports them.
+    Optuna, scikit-optimize and scikit-learn take a second or two to import: a command that runs no such
+    algorithm (``pykatib validate``, a random search) never imports them.
     """
 
     def __init__(self, entries: Mapping[str, type[Suggester] | str]) -> None:
@@ -77,8 +77,19 @@ def create_suggester(
         try:
             suggester = SUGGESTERS[algorithm_name]
         except ImportError as error:
-            raise _unavailable(algorithm_name, f"it needs {error.name or error}, not installed ({_EXTRA})") from error
+            missing = f"it needs {error.name or error}, not installed ({_REINSTALL})"
+            raise _unavailable(algorithm_name, missing) from error
         return suggester(space, objective, settings, state)
     if algorithm_name in ALGORITHM_NAMES:
         raise AlgorithmNotAvailableError(algorithm_name)
     raise ValueError(f'unknown algorithm "{algorithm_name}"; known algorithms: {", ".join(ALGORITHM_NAMES)}')
+
+
+def experiment_suggester(spec: ExperimentSpec, state: Mapping[str, Any] | None = None) -> Suggester:
+    """The suggester of a validated experiment: its algorithm, parameters, objective type and settings."""
+    assert spec.algorithm is not None and spec.algorithm.algorithm_name
+    assert spec.objective is not None and spec.objective.type is not None
+    name = spec.algorithm.algorithm_name
+    space, _ = parse_search_space(spec.parameters or [])
+    settings = algorithm_settings(name, spec.algorithm.algorithm_settings or [])
+    return create_suggester(name, space, spec.objective.type, settings, state)
