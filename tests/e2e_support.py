@@ -52,9 +52,10 @@ OTHER_EXAMPLES = [
     "katib-examples/hp-tuning/cma-es.yaml",
     "katib-examples/hp-tuning/sobol.yaml",
     "katib-examples/hp-tuning/bayesian-optimization.yaml",
-    "katib-examples/hp-tuning/hyperband.yaml",
     "katib-examples/early-stopping/median-stop.yaml",
 ]
+# Run exactly as Katib ships them (their budget is already small): name -> the trial count Katib's file asks for.
+UNCHANGED_EXAMPLES = {"katib-examples/hp-tuning/hyperband.yaml": 2}
 
 
 def categorical(name: str, values: Sequence[str]) -> dict[str, Any]:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import ONE_TRIAL, OTHER_EXAMPLES, RUNNABLE_EXAMPLES, SHARED, SMALL_BUDGET, BackgroundRuns
+from e2e_support import (
+    ONE_TRIAL,
+    OTHER_EXAMPLES,
+    RUNNABLE_EXAMPLES,
+    SHARED,
+    SMALL_BUDGET,
+    UNCHANGED_EXAMPLES,
+    BackgroundRuns,
+)
 
 EXAMPLES_MODULE = "test_katib_examples.py"
 
@@ -31,6 +39,7 @@ def _examples() -> BackgroundRuns:
     if _example_runs is None:
         planned = {name: (SHARED / name, SMALL_BUDGET) for name in RUNNABLE_EXAMPLES}
         planned.update({name: (SHARED / name, ONE_TRIAL) for name in OTHER_EXAMPLES})
+        planned.update({name: (SHARED / name, []) for name in UNCHANGED_EXAMPLES})
         _example_runs = BackgroundRuns(Path(tempfile.mkdtemp(prefix="pykatib-examples-")), planned)
     return _example_runs
 

@@ -20,6 +20,7 @@ from e2e_support import (
     OTHER_EXAMPLES,
     RUNNABLE_EXAMPLES,
     SHARED,
+    UNCHANGED_EXAMPLES,
     BackgroundRuns,
     end_condition,
     opened_store,
@@ -55,6 +56,12 @@ def refusal(example: str) -> str | None:
 @pytest.mark.parametrize("example", RUNNABLE_EXAMPLES)
 def test_example_succeeds(example_runs: BackgroundRuns, example: str) -> None:
     assert_succeeded(example_runs, example)
+
+
+@pytest.mark.usefixtures("shared")
+@pytest.mark.parametrize("example", list(UNCHANGED_EXAMPLES))
+def test_example_succeeds_unchanged(example_runs: BackgroundRuns, example: str) -> None:
+    assert_succeeded(example_runs, example, trials=UNCHANGED_EXAMPLES[example])
 
 
 @pytest.mark.usefixtures("shared")

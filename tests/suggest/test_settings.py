@@ -117,7 +117,7 @@ VALID = [
         "hyperband",
         given(resource_name="num-epochs", eta="2", r_l="2"),  # Katib's hyperband example
         HB,
-        {"r_l": 2.0, "resource_name": "num-epochs", "eta": 2.0},
+        {"r_l": 2.0, "resource_name": "num-epochs", "eta": 2.0, "random_state": None},
         id="hyperband",
     ),
     pytest.param(

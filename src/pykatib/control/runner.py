@@ -160,6 +160,12 @@ class ExperimentController:
                 await self._create_trials()
                 if self._suggestion_end and not self._active():
                     continue  # the end check above now reports ExperimentSuggestionEndReached
+                if not self._active() and self._ended.empty():
+                    # The algorithm waits for results while no trial is active or just ended: nothing would
+                    # ever wake this loop. A suggester bug, but the user gets an ended experiment, not a hang.
+                    log.warning("the algorithm waits for results while no trial is active; ending the search")
+                    self._suggestion_end = True
+                    continue
                 name = await self._ended.get()
                 self._tasks.pop(name, None)
         except asyncio.CancelledError:
@@ -298,9 +304,9 @@ class ExperimentController:
             suggester = self._suggester
             suggestions = await asyncio.to_thread(suggester.suggest, wanted - len(new), self._results())
             self._db_later(self.store.save_algorithm_state, self._record_id, suggester.state())
-            if len(suggestions) < wanted - len(new):
-                self._suggestion_end = True
             new += [(s.assignment, dict(s.labels)) for s in suggestions]
+            if len(new) < wanted and not suggester.waiting():
+                self._suggestion_end = True
         if not new:
             return
         trials = []

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pykatib.spec.errors import SpecError
-from pykatib.spec.models import Distribution, ParameterSpec, ParameterType
+from pykatib.spec.models import Distribution, ExperimentSpec, ParameterSpec, ParameterType
 
 # An assignment as Katib stores it: every value a string ("3", "0.01", "relu").
 Assignment = dict[str, str]
@@ -179,3 +179,11 @@ def parse_search_space(
         if parameter is not None:
             parameters.append(parameter)
     return SearchSpace(tuple(parameters)), errors
+
+
+def hyperband_resource(spec: ExperimentSpec) -> str | None:
+    """The parameter hyperband owns (its range may be empty: the bracket sets the value), if any."""
+    algorithm = spec.algorithm
+    if algorithm is None or algorithm.algorithm_name != "hyperband":
+        return None
+    return next((s.value for s in algorithm.algorithm_settings or () if s.name == "resource_name"), None)

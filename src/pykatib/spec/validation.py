@@ -21,7 +21,7 @@ from pykatib.spec.models import (
     ObjectiveType,
     ParameterType,
 )
-from pykatib.spec.space import SearchSpace, parse_search_space
+from pykatib.spec.space import SearchSpace, hyperband_resource, parse_search_space
 from pykatib.suggest.settings import (
     ALGORITHM_NAMES,
     EARLY_STOPPING_NAMES,
@@ -131,13 +131,6 @@ def _validate_objective(spec: ExperimentSpec, errors: list[SpecError]) -> None:
         seen.add(strategy.name)
 
 
-def _hyperband_resource(spec: ExperimentSpec) -> str | None:
-    algorithm = spec.algorithm
-    if algorithm is None or algorithm.algorithm_name != HYPERBAND:
-        return None
-    return next((s.value for s in algorithm.algorithm_settings or () if s.name == "resource_name"), None)
-
-
 def _validate_parameters(spec: ExperimentSpec, errors: list[SpecError]) -> SearchSpace:
     parameters = spec.parameters or []
     if not parameters and spec.nas_config is None:
@@ -183,7 +176,7 @@ def _validate_parameters(spec: ExperimentSpec, errors: list[SpecError]) -> Searc
     structurally_bad = {e.path.split(".feasibleSpace")[0] for e in errors if e.path.startswith("spec.parameters[")}
     parsable = [p for i, p in enumerate(parameters) if f"spec.parameters[{i}]" not in structurally_bad]
     index = {id(p): i for i, p in enumerate(parameters)}
-    space, problems = parse_search_space(parsable, fixed_range=_hyperband_resource(spec))
+    space, problems = parse_search_space(parsable, fixed_range=hyperband_resource(spec))
     for problem in problems:
         # parse_search_space numbers the filtered list; map back to the user's indices.
         match = re.match(r"spec\.parameters\[(\d+)\](.*)", problem.path)

@@ -241,6 +241,8 @@ HYPERBAND = AlgorithmRules(
         "resource_name": Setting(text, required=True),
         # Katib reads eta <= 0 as 3 and divides by log(eta), so eta = 1 crashes it: pykatib asks for > 1.
         "eta": Setting(number(low=1, low_open=True, message="eta must be greater than 1, got {value}"), 3.0),
+        # pykatib's addition (Katib's service ignores unknown names): seeds the brackets' random draws.
+        "random_state": random_state(),
     },
     check=_check_hyperband,
     missing_message=_hyperband_missing,

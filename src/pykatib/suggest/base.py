@@ -61,7 +61,8 @@ class Suggester(ABC):
     * It returns up to ``n`` new assignments, distinct from each other and from every trial in ``trials``
       (active ones included) wherever the search space allows.
     * Fewer than ``n`` (or ``[]``) means the search space is exhausted: the controller then ends the
-      experiment with ExperimentSuggestionEndReached. An algorithm must not return fewer for any other reason.
+      experiment with ExperimentSuggestionEndReached. The one other reason allowed is a pause until active
+      trials end, which :meth:`waiting` then reports.
 
     :meth:`state` is JSON-serialisable and persisted after each :meth:`suggest` call. A suggester built
     with that state and then given the same trials continues exactly where the old one stopped.
@@ -85,6 +86,11 @@ class Suggester(ABC):
     def state(self) -> dict[str, Any]:
         """What a rebuilt suggester needs to continue the same search (JSON-serialisable)."""
         return {}
+
+    def waiting(self) -> bool:
+        """Whether the last :meth:`suggest` returned fewer than asked because it needs the results of trials
+        still active first (hyperband between rungs): a pause, not the end of the search space."""
+        return False
 
 
 def random_state(settings: Mapping[str, object]) -> int | None:

@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import Any
 
 from pykatib.spec.models import ExperimentSpec, ObjectiveType
-from pykatib.spec.space import SearchSpace, parse_search_space
+from pykatib.spec.space import SearchSpace, hyperband_resource, parse_search_space
 from pykatib.suggest.base import AlgorithmNotAvailableError, Suggester
 from pykatib.suggest.grid import GridSuggester
 from pykatib.suggest.random import RandomSuggester
@@ -51,6 +51,7 @@ SUGGESTERS: Mapping[str, type[Suggester]] = _Suggesters(
         "cmaes": "pykatib.suggest.cmaes:CmaesSuggester",
         "sobol": "pykatib.suggest.sobol:SobolSuggester",
         "bayesianoptimization": "pykatib.suggest.bayesianoptimization:BayesianOptimizationSuggester",
+        "hyperband": "pykatib.suggest.hyperband:HyperbandSuggester",
     }
 )
 
@@ -90,6 +91,6 @@ def experiment_suggester(spec: ExperimentSpec, state: Mapping[str, Any] | None =
     assert spec.algorithm is not None and spec.algorithm.algorithm_name
     assert spec.objective is not None and spec.objective.type is not None
     name = spec.algorithm.algorithm_name
-    space, _ = parse_search_space(spec.parameters or [])
+    space, _ = parse_search_space(spec.parameters or [], fixed_range=hyperband_resource(spec))
     settings = algorithm_settings(name, spec.algorithm.algorithm_settings or [])
     return create_suggester(name, space, spec.objective.type, settings, state)

@@ -1,0 +1,108 @@
+"""hyperband through ``pykatib run``: brackets queued on fewer slots than their size, a runner killed
+mid-bracket and resumed, and the end of the last bracket ending the experiment."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from e2e_support import (
+    end_condition,
+    make_experiment,
+    run_pykatib,
+    start_pykatib,
+    trials_of,
+    write_experiment,
+)
+from pykatib.store import TrialRecord
+from pykatib.suggest.hyperband import BRACKET_LABEL, PARENT_LABEL, RUNG_LABEL, SLOT_LABEL, schedule
+
+# The value reaches the script as $1, never as shell text; the loss is x itself, so the best are known.
+COMMAND = ["sh", "-c", 'sleep 0.2; echo "epochs=$2 loss=$1"', "sh", "${trialParameters.x}", "${trialParameters.epochs}"]
+
+
+def experiment(tmp_path: Path) -> Path:
+    doc = make_experiment(
+        COMMAND,
+        parameters=[
+            {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9"}},
+            {"name": "epochs", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "9"}},
+        ],
+        algorithm={
+            "algorithmName": "hyperband",
+            "algorithmSettings": [
+                {"name": "r_l", "value": "9"},
+                {"name": "eta", "value": "3"},
+                {"name": "resource_name", "value": "epochs"},
+                {"name": "random_state", "value": "11"},
+            ],
+        },
+        parallelTrialCount=2,  # Katib would refuse this: its largest bracket has 9 trials
+        maxTrialCount=100,
+    )
+    return write_experiment(tmp_path, doc)
+
+
+def rungs(trials: list[TrialRecord]) -> dict[tuple[int, int], dict[int, TrialRecord]]:
+    """(bracket, rung) -> slot -> the trial that stands for it (a replacement over the trial it replaced)."""
+    out: dict[tuple[int, int], dict[int, TrialRecord]] = defaultdict(dict)
+    for trial in trials:
+        labels = trial.labels
+        out[(int(labels[BRACKET_LABEL]), int(labels[RUNG_LABEL]))][int(labels[SLOT_LABEL])] = trial
+    return out
+
+
+def assert_katibs_brackets(trials: list[TrialRecord]) -> None:
+    by_rung = rungs(trials)
+    by_name = {t.name: t for t in trials}
+    plan = schedule(9, 3)
+    assert list(by_rung) == [(r.bracket, r.index) for r in plan]
+    for rung in plan:
+        members = by_rung[(rung.bracket, rung.index)]
+        assert sorted(members) == list(range(rung.trials))
+        assert all(t.phase == "Succeeded" for t in members.values())
+        assert {t.parameter_assignments["epochs"] for t in members.values()} == {str(rung.resource)}
+        if rung.index:
+            previous = by_rung[(rung.bracket, rung.index - 1)].values()
+            best = sorted(previous, key=lambda t: float(t.parameter_assignments["x"]))[: rung.trials]
+            parents = [by_name[t.labels[PARENT_LABEL]] for t in members.values()]
+            assert sorted(p.name for p in parents) == sorted(t.name for t in best)
+
+
+def test_hyperband_runs_every_bracket_on_two_slots_and_ends_with_suggestion_end(tmp_path: Path) -> None:
+    workdir = tmp_path / "state"
+    rc, status, stderr = run_pykatib(experiment(tmp_path), "--workdir", str(workdir))
+    assert rc == 0, stderr
+    assert status is not None
+    assert end_condition(status) == ("Succeeded", "ExperimentSuggestionEndReached")
+    assert status["trials"] == sum(r.trials for r in schedule(9, 3)) == 23
+    assert_katibs_brackets(trials_of(workdir, "e2e"))
+
+
+def test_hyperband_resumes_mid_bracket(tmp_path: Path) -> None:
+    workdir = tmp_path / "state"
+    path = experiment(tmp_path)
+    proc = start_pykatib(path, "--workdir", str(workdir))
+    # Kill the runner inside the first bracket's second rung (its 9 trials done, some of the next 3 started).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        trials = trials_of(workdir, "e2e") if (workdir / "pykatib.db").exists() else []
+        if any(t.labels.get(RUNG_LABEL) == "1" for t in trials):
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate()
+    before = {t.name for t in trials_of(workdir, "e2e")}
+    assert 9 < len(before) < 23
+    rc, status, stderr = run_pykatib(path, "--workdir", str(workdir), "--resume")
+    assert rc == 0, stderr
+    assert status is not None
+    assert end_condition(status) == ("Succeeded", "ExperimentSuggestionEndReached")
+    trials = trials_of(workdir, "e2e")
+    assert before <= {t.name for t in trials}  # nothing of the first run was dropped
+    assert_katibs_brackets(trials)
+    # No slot ran twice: the only extra trials are replacements of trials lost in the kill.
+    lost = [t for t in trials if t.reason == "TrialLost"]
+    assert len(trials) == 23 + len(lost)
