@@ -129,6 +129,7 @@ VALID = [
             "n_population": 40,
             "truncation_threshold": 0.2,
             "resample_probability": None,
+            "random_state": None,
         },
         id="pbt",
     ),

@@ -76,14 +76,13 @@ def prepare_trial(
     )
     kind, metrics_path, file_format, filters = _collector_path(experiment)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    launches: list[LaunchSpec] = []
-    primary_rules: PathRules | None = None
-    for process in processes:
-        rules = _rules(process, trial_dir, image_map, metrics_path)
-        if process.primary:
-            primary_rules = rules
-        launches.append(_launch(process, rules, trial_name, trial_dir))
-    assert primary_rules is not None
+    checkpoint = pbt_checkpoint_path(experiment)
+    extra = [p for p in (metrics_path, checkpoint) if p]
+    rules = [_rules(process, trial_dir, image_map, extra) for process in processes]
+    primary_rules = next(r for r, p in zip(rules, processes, strict=True) if p.primary)
+    if checkpoint:
+        _seed_checkpoint(Path(primary_rules.map_path(checkpoint)), trial_dir, labels or {})
+    launches = [_launch(p, r, trial_name, trial_dir) for p, r in zip(processes, rules, strict=True)]
     local_metrics_path = Path(primary_rules.map_path(metrics_path)) if metrics_path else None
     if local_metrics_path is not None and kind == "File":
         local_metrics_path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,11 +98,37 @@ def prepare_trial(
     return TrialLaunch(launches, collector, active_deadline_seconds(job), job)
 
 
-def _rules(process: ContainerProcess, trial_dir: Path, image_map: ImageMap, metrics_path: str | None) -> PathRules:
+def _rules(process: ContainerProcess, trial_dir: Path, image_map: ImageMap, extra: list[str]) -> PathRules:
+    """``extra``: paths that are per trial even where they exist here (metrics file, PBT checkpoints)."""
     # Each replica is its own pod: its own root, so two workers never write the same file.
     base = trial_dir if process.primary else trial_dir / "replicas" / process.key
-    prefixes = [*process.volume_mount_paths, *([metrics_path] if metrics_path else [])]
+    prefixes = [*process.volume_mount_paths, *extra]
     return PathRules(image_map.resolve(process.image), base / ROOTFS, tuple(prefixes), source_dir=Path.cwd())
+
+
+def pbt_checkpoint_path(experiment: Experiment) -> str | None:
+    """PBT's ``suggestion_trial_dir``: where a trial finds its checkpoint (Katib mounts the trial's own
+    directory of a shared volume there; here it is the trial's own path under its root)."""
+    algorithm = experiment.spec.algorithm
+    if algorithm is None or algorithm.algorithm_name != "pbt":
+        return None
+    return next((s.value for s in algorithm.algorithm_settings or () if s.name == "suggestion_trial_dir"), None)
+
+
+def _seed_checkpoint(local: Path, trial_dir: Path, labels: Mapping[str, str]) -> None:
+    """A PBT child starts from a copy of its parent's checkpoint directory; a first-generation trial from
+    an empty one. A directory already there belongs to a trial started before (re-attached after a
+    restart): it is the trial's own by now and is left alone."""
+    if local.exists():
+        return
+    from pykatib.suggest.pbt import PARENT_LABEL  # only PBT experiments pay for importing the algorithm
+
+    parent = labels.get(PARENT_LABEL)
+    source = trial_dir.parent / parent / local.relative_to(trial_dir) if parent else None
+    if source is not None and source.is_dir():
+        shutil.copytree(source, local, symlinks=True)
+    else:
+        local.mkdir(parents=True, exist_ok=True)
 
 
 def _launch(process: ContainerProcess, rules: PathRules, trial_name: str, trial_dir: Path) -> LaunchSpec:

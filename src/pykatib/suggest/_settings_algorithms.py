@@ -289,6 +289,8 @@ PBT = AlgorithmRules(
                 "or be between 0 and 1, inclusive, to resample",
             )
         ),
+        # pykatib's addition (Katib's service ignores unknown names): seeds every draw and perturbation.
+        "random_state": random_state(),
     },
     check=_check_pbt,
     missing_message=_pbt_missing,

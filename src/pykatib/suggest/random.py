@@ -67,14 +67,14 @@ def _sampler(parameter: Parameter, points: Lattice | None) -> Sampler:
     return lambda rng: points[points.nearest(draw(rng))]
 
 
-def _encode_rng_state(state: Mapping[str, Any]) -> dict[str, Any]:
+def encode_rng_state(state: Mapping[str, Any]) -> dict[str, Any]:
     # PCG64's state and increment are 128-bit integers: valid JSON, but a JSON column that stores numbers
     # as doubles (MySQL's) would round them, so they travel as decimal strings.
     inner = state["state"]
     return {**state, "state": {"state": str(inner["state"]), "inc": str(inner["inc"])}}
 
 
-def _decode_rng_state(state: Mapping[str, Any]) -> dict[str, Any]:
+def decode_rng_state(state: Mapping[str, Any]) -> dict[str, Any]:
     inner = state["state"]
     return {**state, "state": {"state": int(inner["state"]), "inc": int(inner["inc"])}}
 
@@ -92,7 +92,7 @@ class RandomSuggester(Suggester):
         super().__init__(space, objective, settings, state)
         self._rng = np.random.Generator(np.random.PCG64(random_state(settings)))
         if state:
-            self._rng.bit_generator.state = _decode_rng_state(state["bit_generator"])
+            self._rng.bit_generator.state = decode_rng_state(state["bit_generator"])
         self._names = tuple(p.name for p in space.parameters)
         self._samplers = tuple(_sampler(p, lattice(p)) for p in space.parameters)
         # Only a finite space can run out; the grid lets us find its last unused points.
@@ -120,7 +120,7 @@ class RandomSuggester(Suggester):
         return suggestions
 
     def state(self) -> dict[str, Any]:
-        return {"bit_generator": _encode_rng_state(self._rng.bit_generator.state)}
+        return {"bit_generator": encode_rng_state(self._rng.bit_generator.state)}
 
     def _draw_new(self) -> tuple[str, ...] | None:
         for _ in range(MAX_ATTEMPTS):

@@ -52,6 +52,7 @@ SUGGESTERS: Mapping[str, type[Suggester]] = _Suggesters(
         "sobol": "pykatib.suggest.sobol:SobolSuggester",
         "bayesianoptimization": "pykatib.suggest.bayesianoptimization:BayesianOptimizationSuggester",
         "hyperband": "pykatib.suggest.hyperband:HyperbandSuggester",
+        "pbt": "pykatib.suggest.pbt:PbtSuggester",
     }
 )
 
