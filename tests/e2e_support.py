@@ -56,6 +56,13 @@ OTHER_EXAMPLES = [
 ]
 # Run exactly as Katib ships them (their budget is already small): name -> the trial count Katib's file asks for.
 UNCHANGED_EXAMPLES = {"katib-examples/hp-tuning/hyperband.yaml": 2}
+# This project's own examples (examples/), with a smaller budget: name -> (arguments, the trials it then runs).
+PROJECT = Path(__file__).resolve().parents[1]
+PROJECT_EXAMPLES: dict[str, tuple[list[str], int]] = {
+    # r_l 2: one bracket of two one-epoch trials and the better one at two epochs, then two at two epochs.
+    "examples/hyperband.yaml": (["--set", "spec.algorithm.algorithmSettings[2].value=2"], 5),
+    "examples/median-stop.yaml": (["--set", "spec.maxTrialCount=6"], 6),
+}
 
 
 def categorical(name: str, values: Sequence[str]) -> dict[str, Any]:

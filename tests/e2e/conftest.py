@@ -15,6 +15,8 @@ import pytest
 from e2e_support import (
     ONE_TRIAL,
     OTHER_EXAMPLES,
+    PROJECT,
+    PROJECT_EXAMPLES,
     RUNNABLE_EXAMPLES,
     SHARED,
     SMALL_BUDGET,
@@ -40,6 +42,7 @@ def _examples() -> BackgroundRuns:
         planned = {name: (SHARED / name, SMALL_BUDGET) for name in RUNNABLE_EXAMPLES}
         planned.update({name: (SHARED / name, ONE_TRIAL) for name in OTHER_EXAMPLES})
         planned.update({name: (SHARED / name, []) for name in UNCHANGED_EXAMPLES})
+        planned.update({name: (PROJECT / name, args) for name, (args, _) in PROJECT_EXAMPLES.items()})
         _example_runs = BackgroundRuns(Path(tempfile.mkdtemp(prefix="pykatib-examples-")), planned)
     return _example_runs
 

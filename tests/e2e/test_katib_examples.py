@@ -18,6 +18,7 @@ import pytest
 from e2e_support import (
     ONE_TRIAL,
     OTHER_EXAMPLES,
+    PROJECT_EXAMPLES,
     RUNNABLE_EXAMPLES,
     SHARED,
     UNCHANGED_EXAMPLES,
@@ -64,6 +65,11 @@ def test_example_succeeds_unchanged(example_runs: BackgroundRuns, example: str) 
     assert_succeeded(example_runs, example, trials=UNCHANGED_EXAMPLES[example])
 
 
+@pytest.mark.parametrize("example", list(PROJECT_EXAMPLES))
+def test_project_example_succeeds(example_runs: BackgroundRuns, example: str) -> None:
+    assert_succeeded(example_runs, example, trials=PROJECT_EXAMPLES[example][1])
+
+
 @pytest.mark.usefixtures("shared")
 @pytest.mark.parametrize("example", OTHER_EXAMPLES)
 def test_example_runs_or_is_refused_as_not_available(example_runs: BackgroundRuns, example: str) -> None:
@@ -87,11 +93,11 @@ def assert_succeeded(example_runs: BackgroundRuns, example: str, trials: int = 3
     status = document["status"]
     kind, reason = end_condition(status)
     assert kind == "Succeeded"
-    assert reason in ("ExperimentMaxTrialsReached", "ExperimentGoalReached")
+    assert reason in ("ExperimentMaxTrialsReached", "ExperimentGoalReached", "ExperimentSuggestionEndReached")
     report = _trial_report(workdir, status)
     assert status["trials"] == trials, report
-    if reason == "ExperimentMaxTrialsReached":
-        assert status["trialsSucceeded"] == trials, report
+    if reason != "ExperimentGoalReached":  # every trial ran to its end (early stopping is an end)
+        assert status["trialsSucceeded"] + status["trialsEarlyStopped"] == trials, report
     else:  # the trials still running when a trial reached the goal were stopped
         assert status["trialsSucceeded"] >= 1, report
         assert status["trialsSucceeded"] + status["trialsKilled"] == trials, report
@@ -108,7 +114,7 @@ def assert_succeeded(example_runs: BackgroundRuns, example: str, trials: int = 3
         best = trials[optimal["bestTrialName"]]
         assert {a["name"]: a["value"] for a in optimal["parameterAssignments"]} == best.parameter_assignments
         for trial in trials.values():
-            if trial.phase == "Succeeded":
+            if trial.phase in ("Succeeded", "EarlyStopped"):
                 assert trial.objective_value is not None
                 assert store.list_observations(trial.id, objective)
             else:
