@@ -409,6 +409,72 @@ def test_one_store_shared_by_threads(store: Store) -> None:
     assert all(t.message == "step 19" for t in store.list_trials(experiment.id))
 
 
+# transactions and batches
+
+
+def test_transaction_commits_its_calls_together(store: Store) -> None:
+    experiment = store.create_experiment("exp", "default", SPEC)
+    with store.transaction():
+        (trial,) = store.create_trials(experiment.id, [NewTrial("exp-a", {"lr": "0.1"})])
+        store.update_trial(trial.id, phase=TrialPhase.RUNNING, start_time=T0)
+        store.add_observations([ObservationRow(trial.id, "loss", 0.5, T0)])
+        store.save_algorithm_state(experiment.id, {"step": 1})
+        # Inside, the thread reads its own writes; another thread sees none of them before the commit.
+        assert [t.phase for t in store.list_trials(experiment.id)] == [TrialPhase.RUNNING]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            assert pool.submit(store.list_trials, experiment.id).result() == []
+    (stored,) = store.list_trials(experiment.id)
+    assert (stored.phase, stored.start_time) == (TrialPhase.RUNNING, T0)
+    assert [o.value for o in store.list_observations(trial.id)] == [0.5]
+    assert store.load_algorithm_state(experiment.id) == {"step": 1}
+
+
+def test_transaction_that_raises_leaves_nothing(store: Store) -> None:
+    experiment = store.create_experiment("exp", "default", SPEC)
+    with pytest.raises(RuntimeError, match="changed my mind"), store.transaction():
+        with store.transaction():  # a nested block is part of the outer one
+            make_trials(store, experiment.id, "exp-a")
+        store.save_algorithm_state(experiment.id, {"step": 1})
+        raise RuntimeError("changed my mind")
+    assert store.list_trials(experiment.id) == []
+    assert store.load_algorithm_state(experiment.id) is None
+    # A failing call fails the whole block too (the database's own error: see Store.transaction).
+    make_trials(store, experiment.id, "exp-b")
+    with pytest.raises(DBAPIError), store.transaction():
+        make_trials(store, experiment.id, "exp-c")
+        make_trials(store, experiment.id, "exp-b")
+    assert [t.name for t in store.list_trials(experiment.id)] == ["exp-b"]
+
+
+def test_batch_returns_each_outcome_and_a_failure_costs_only_its_own_call(store: Store) -> None:
+    experiment = store.create_experiment("exp", "default", SPEC)
+    (trial_id,) = make_trials(store, experiment.id, "exp-a")
+    outcomes = store.batch(
+        [
+            lambda: store.update_trial(trial_id, phase=TrialPhase.SUCCEEDED),
+            lambda: store.create_trials(experiment.id, [NewTrial("exp-b", {})]),
+            lambda: store.save_algorithm_state(experiment.id, {"step": 2}),
+        ]
+    )
+    assert [o.error for o in outcomes] == [None, None, None]
+    assert [t.name for t in outcomes[1].value] == ["exp-b"]
+    assert [t.phase for t in store.list_trials(experiment.id)] == [TrialPhase.SUCCEEDED, TrialPhase.CREATED]
+
+    outcomes = store.batch(
+        [
+            lambda: store.add_observations([ObservationRow(trial_id, "loss", 0.25, T0)]),
+            lambda: store.create_trials(experiment.id, [NewTrial("exp-a", {})]),  # the name is taken
+            lambda: store.update_trial(trial_id + 1000, message="nobody"),
+            lambda: store.save_algorithm_state(experiment.id, {"step": 3}),
+        ]
+    )
+    # As if made one by one: the failing calls raise their precise errors, the others land.
+    assert [type(o.error) for o in outcomes] == [type(None), TrialExistsError, TrialNotFoundError, type(None)]
+    assert [o.value for o in store.list_observations(trial_id)] == [0.25]
+    assert store.load_algorithm_state(experiment.id) == {"step": 3}
+    assert [t.name for t in store.list_trials(experiment.id)] == ["exp-a", "exp-b"]
+
+
 # not a database test: where the default store lives
 
 

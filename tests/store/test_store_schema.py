@@ -16,11 +16,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, event, inspect, text
 
 from pykatib.store import NewTrial, ObservationRow, SchemaVersionError, Store
+from pykatib.store._engine import create_store_engine
 from pykatib.store._migrate import HEAD_REVISION, MIGRATIONS, alembic_config, current_revisions, upgrade
-from pykatib.store.models import Base
+from pykatib.store.models import metadata
 
 TABLES = {"experiments", "trials", "observation_logs", "algorithm_state"}
 
@@ -117,10 +118,64 @@ def test_backend_specific_settings(store: Store) -> None:
             assert columns["value"][0] == "double" and columns["id"][0] == "bigint"
 
 
-def test_migrated_schema_matches_the_models(store: Store) -> None:
-    with store._engine.connect() as conn:
+def schema_of(conn: Connection) -> dict[str, dict[str, object]]:
+    """Everything reflection tells about each table: columns, keys, indexes, constraints, table options."""
+    inspector = inspect(conn)
+    schema: dict[str, dict[str, object]] = {}
+    for table in sorted(inspector.get_table_names()):
+        columns = [
+            (c["name"], str(c["type"].compile(dialect=conn.dialect)), c["nullable"], c.get("default"))
+            for c in inspector.get_columns(table)
+        ]
+        schema[table] = {
+            "columns": columns,
+            "primary key": inspector.get_pk_constraint(table),
+            "foreign keys": sorted(map(repr, inspector.get_foreign_keys(table))),
+            "indexes": sorted(map(repr, inspector.get_indexes(table))),
+            "unique": sorted(map(repr, inspector.get_unique_constraints(table))),
+            "checks": sorted(map(repr, inspector.get_check_constraints(table))),
+            "options": inspector.get_table_options(table),
+        }
+    return schema
+
+
+def test_migrations_and_a_new_database_have_the_models_schema(db_url: str) -> None:
+    """A new database gets the models' schema directly; an older one reaches head through the migrations.
+    Both must be the same schema, or later migrations would meet databases they were not written for."""
+    engine = create_store_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            command.upgrade(alembic_config(conn), "head")
+            conn.commit()
+            context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+            assert compare_metadata(context, metadata) == []
+            migrated = schema_of(conn)
+        everything = MetaData()
+        everything.reflect(engine)
+        everything.drop_all(engine)
+    finally:
+        engine.dispose()
+    with Store(db_url) as store, store._engine.connect() as conn:
+        assert current_revisions(conn) == {HEAD_REVISION}
+        assert schema_of(conn) == migrated
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
+
+
+def test_a_new_database_is_created_without_alembic(db_url: str) -> None:
+    probe = run_python(
+        """
+        import sys
+        from pykatib.store import Store
+        Store(sys.argv[1]).close()
+        print("alembic imported:", "alembic" in sys.modules, "orm imported:", "sqlalchemy.orm" in sys.modules)
+        """,
+        db_url,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "alembic imported: False orm imported: False"
+    with Store(db_url) as store:
+        assert versions(store) == {HEAD_REVISION}
 
 
 def test_reopening_keeps_data_and_runs_no_migration(db_url: str) -> None:

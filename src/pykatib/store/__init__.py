@@ -20,10 +20,11 @@ from pykatib.store.records import (
     TrialPhase,
     TrialRecord,
 )
-from pykatib.store.store import DEFAULT_URL, Store, TrialUpdate, workdir_url
+from pykatib.store.store import DEFAULT_URL, BatchOutcome, Store, TrialUpdate, workdir_url
 
 __all__ = [
     "DEFAULT_URL",
+    "BatchOutcome",
     "ExperimentExistsError",
     "ExperimentNotFoundError",
     "ExperimentRecord",

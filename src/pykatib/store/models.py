@@ -1,9 +1,10 @@
-"""The store's tables as typed SQLAlchemy declarative models.
+"""The store's tables, as SQLAlchemy Core ``Table`` objects in one ``metadata``.
 
-The Store reads and writes these tables with Core statements (``Model.__table__``), so the ORM classes
-serve as the typed schema definition and as ``target_metadata`` for future Alembic autogenerate runs.
-The schema itself is created by ``migrations/versions``; a test checks that the migrations and these
-models agree on every backend.
+Core, not declarative ORM classes: the Store only runs Core statements, and importing ``sqlalchemy.orm``
+cost every pykatib command about 50 ms of start-up. ``metadata`` is also Alembic's ``target_metadata``.
+A new database gets this schema directly (``metadata.create_all`` plus the head revision stamped, see
+``_migrate``); an older one is upgraded by ``migrations/versions``. Tests check on every backend that the
+migrations and these tables agree.
 
 Portability choices (SQLite, PostgreSQL, MySQL/MariaDB):
 - JSON documents are Text holding ``json.dumps`` output: every backend has Text, and MySQL's TEXT
@@ -20,11 +21,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Column,
     DateTime,
     Dialect,
     Double,
@@ -39,7 +41,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pykatib.store.records import TrialPhase
 
@@ -127,76 +128,64 @@ class JSONText(TypeDecorator[Any]):
         return None if value is None else json.loads(value)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class Experiment(Base):
-    __tablename__ = "experiments"
-    __table_args__ = (UniqueConstraint("name", "namespace"), MYSQL_TABLE_ARGS)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    namespace: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    spec: Mapped[dict[str, Any]] = mapped_column(JSONText)
-    status: Mapped[dict[str, Any]] = mapped_column(JSONText)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 PHASES_SQL = ", ".join(f"'{phase.value}'" for phase in TrialPhase)
 
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("namespace", String(NAME_LENGTH), nullable=False),
+    Column("spec", JSONText, nullable=False),
+    Column("status", JSONText, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("name", "namespace"),
+    **MYSQL_TABLE_ARGS,
+)
 
-class Trial(Base):
-    __tablename__ = "trials"
-    __table_args__ = (
-        CheckConstraint(f"phase IN ({PHASES_SQL})", name="phase"),
-        MYSQL_TABLE_ARGS,
-    )
+trials = Table(
+    "trials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("experiment_id", ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(NAME_LENGTH), nullable=False, unique=True),
+    Column("parameter_assignments", JSONText, nullable=False),
+    Column("labels", JSONText, nullable=False),
+    Column("phase", String(PHASE_LENGTH), nullable=False),
+    Column("reason", String(REASON_LENGTH), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("start_time", UTCDateTime, nullable=True),
+    Column("completion_time", UTCDateTime, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("work_dir", Text, nullable=True),
+    Column("objective_value", Double, nullable=True),
+    CheckConstraint(f"phase IN ({PHASES_SQL})", name="phase"),
+    **MYSQL_TABLE_ARGS,
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
-    parameter_assignments: Mapped[dict[str, str]] = mapped_column(JSONText)
-    labels: Mapped[dict[str, str]] = mapped_column(JSONText)
-    phase: Mapped[str] = mapped_column(String(PHASE_LENGTH))
-    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
-    message: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    completion_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    exit_code: Mapped[int | None] = mapped_column(Integer)
-    pid: Mapped[int | None] = mapped_column(Integer)
-    work_dir: Mapped[str | None] = mapped_column(Text)
-    objective_value: Mapped[float | None] = mapped_column(Double)
+observation_logs = Table(
+    "observation_logs",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("trial_id", ForeignKey("trials.id", ondelete="CASCADE"), nullable=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("metric_name", String(METRIC_NAME_LENGTH), nullable=False),
+    Column("value", Double, nullable=False),
+    # The time column makes the index serve "ordered by time" and "latest" reads without a sort.
+    Index(None, "trial_id", "metric_name", "time"),
+    **MYSQL_TABLE_ARGS,
+)
 
-
-class ObservationLog(Base):
-    __tablename__ = "observation_logs"
-    __table_args__ = (
-        # The time column makes the index serve "ordered by time" and "latest" reads without a sort.
-        Index(None, "trial_id", "metric_name", "time"),
-        MYSQL_TABLE_ARGS,
-    )
-
-    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
-    time: Mapped[datetime] = mapped_column(UTCDateTime)
-    metric_name: Mapped[str] = mapped_column(String(METRIC_NAME_LENGTH))
-    value: Mapped[float] = mapped_column(Double)
-
-
-class AlgorithmState(Base):
-    __tablename__ = "algorithm_state"
-    __table_args__ = (MYSQL_TABLE_ARGS,)
-
-    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True)
-    state: Mapped[dict[str, Any]] = mapped_column(JSONText)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-# Core handles for the Store's statements (typed as Table, which __table__ is at runtime).
-experiments = cast(Table, Experiment.__table__)
-trials = cast(Table, Trial.__table__)
-observation_logs = cast(Table, ObservationLog.__table__)
-algorithm_state = cast(Table, AlgorithmState.__table__)
+algorithm_state = Table(
+    "algorithm_state",
+    metadata,
+    Column("experiment_id", ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", JSONText, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)

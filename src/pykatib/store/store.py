@@ -2,17 +2,22 @@
 
 Each call runs in its own connection and transaction (``engine.begin()`` / ``engine.connect()``), never in a
 shared Session, so one Store may be used from many threads (the controller's asyncio worker threads, the
-server's request threads). Statements are Core, not ORM: the observation log is the hot path, and records
-are plain dataclasses built from rows.
+server's request threads). ``transaction()`` and ``batch()`` make several calls of one thread share one
+transaction: a commit per call cost more than the statements themselves for the controller's small writes.
+Statements are Core, not ORM, and the frequent ones are built once with bound parameters (building and
+cache-keying a statement per call cost about as much as running it): the observation log is the hot path,
+and records are plain dataclasses built from rows.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -21,6 +26,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    bindparam,
     delete,
     func,
     insert,
@@ -74,6 +80,49 @@ class TrialUpdate(TypedDict, total=False):
 
 _TRIAL_UPDATE_FIELDS = frozenset(TrialUpdate.__annotations__)
 
+# Statements of the frequent calls, built once. Parameter names differ from column names where a column is
+# also SET: SQLAlchemy reserves a column's own name for the value of its SET/VALUES entry.
+_INSERT_TRIALS = insert(trials_table)
+_TRIAL_IDS = select(trials_table.c.name, trials_table.c.id).where(
+    trials_table.c.name.in_(bindparam("names", expanding=True))
+)
+_UPDATE_EXPERIMENT = {
+    fields: update(experiments)
+    .where(experiments.c.id == bindparam("id_"))
+    .values({field: bindparam(f"{field}_") for field in fields})
+    for fields in (("updated_at", "status"), ("updated_at", "spec"), ("updated_at", "status", "spec"), ("updated_at",))
+}
+_UPDATE_STATE = (
+    update(algorithm_state)
+    .where(algorithm_state.c.experiment_id == bindparam("experiment_id_"))
+    .values(state=bindparam("state_"), updated_at=bindparam("updated_at_"))
+)
+_INSERT_STATE = insert(algorithm_state).values(
+    experiment_id=bindparam("experiment_id_"), state=bindparam("state_"), updated_at=bindparam("updated_at_")
+)
+_update_trial_statements: dict[tuple[str, ...], Any] = {}
+
+
+def _update_trial_statement(fields: tuple[str, ...]) -> Any:
+    """UPDATE trials SET <fields> WHERE id = :id_, one statement per set of fields (a handful in practice)."""
+    statement = _update_trial_statements.get(fields)
+    if statement is None:
+        statement = (
+            update(trials_table)
+            .where(trials_table.c.id == bindparam("id_"))
+            .values({field: bindparam(f"{field}_") for field in fields})
+        )
+        _update_trial_statements[fields] = statement
+    return statement
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one call of ``Store.batch`` returned (``value``), or the error it raised (``error``)."""
+
+    value: Any = None
+    error: Exception | None = None
+
 
 class Store:
     """pykatib's persistence: experiments, trials, the observation log and algorithm state.
@@ -88,6 +137,7 @@ class Store:
         # Writes on SQLite take the write lock at BEGIN (see _engine._install_sqlite_settings); others ignore it.
         self._writer: Engine = self._engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         self._observation_sql, self._observation_params = observation_insert(self._engine)
+        self._local = threading.local()  # .conn: the connection of this thread's transaction() block
         try:
             _migrate.upgrade(self._engine)
         except BaseException:
@@ -107,6 +157,53 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
 
+    # transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every Store call this thread makes inside the block is part of one transaction, committed when the
+        block ends and rolled back whole when it raises. Reads inside see the block's writes; other threads
+        and processes see them only after the commit. A nested block joins the outer one.
+
+        Inside the block a call that breaks a constraint raises the database's own error (IntegrityError),
+        not ExperimentExistsError and the like: on PostgreSQL the failed statement has aborted the
+        transaction, so the Store cannot look up what was wrong. ``batch()`` gives the precise errors.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with _plain_value_errors(), self._writer.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    def batch(self, calls: Sequence[Callable[[], Any]]) -> list[BatchOutcome]:
+        """Run calls of this Store's methods (``lambda: store.update_trial(...)``) in order, in one transaction,
+        and return what each returned or raised. The common case costs one commit for all of them.
+
+        When one fails, the transaction is rolled back and every call runs again on its own, in order, each in
+        its own transaction, exactly as if they had been made one by one: the others land, and the failing
+        ones report their own precise errors. Calls must therefore be safe to run again after a rollback
+        (Store calls are).
+        """
+        if self._in_transaction():  # inside a transaction() block: part of it, and failing with it
+            return [BatchOutcome(call()) for call in calls]
+        if len(calls) > 1:
+            try:
+                with self.transaction():
+                    return [BatchOutcome(call()) for call in calls]  # returned once the commit succeeded
+            except Exception:
+                pass  # one failed and took the transaction with it: all run again below, one by one
+        outcomes = []
+        for call in calls:
+            try:
+                outcomes.append(BatchOutcome(call()))
+            except Exception as error:
+                outcomes.append(BatchOutcome(error=error))
+        return outcomes
+
     # experiments
 
     def create_experiment(self, name: str, namespace: str, spec: dict[str, Any]) -> ExperimentRecord:
@@ -121,6 +218,8 @@ class Store:
                     )
                 )
         except IntegrityError as error:
+            if self._in_transaction():
+                raise
             # The only constraint a well-formed row can break is unique(name, namespace).
             raise ExperimentExistsError(f"experiment {namespace}/{name} already exists") from error
         experiment_id = result.inserted_primary_key[0]
@@ -145,13 +244,16 @@ class Store:
         self, experiment_id: int, *, status: dict[str, Any] | None = None, spec: dict[str, Any] | None = None
     ) -> None:
         """Replace the status and/or spec document; ``updated_at`` always moves."""
-        values: dict[str, Any] = {"updated_at": _now()}
+        values: dict[str, Any] = {"id_": experiment_id, "updated_at_": _now()}
+        fields = ["updated_at"]
         if status is not None:
-            values["status"] = status
+            values["status_"] = status
+            fields.append("status")
         if spec is not None:
-            values["spec"] = spec
+            values["spec_"] = spec
+            fields.append("spec")
         with self._write() as conn:
-            result = conn.execute(update(experiments).where(experiments.c.id == experiment_id).values(values))
+            result = conn.execute(_UPDATE_EXPERIMENT[tuple(fields)], values)
         if result.rowcount == 0:
             raise ExperimentNotFoundError(f"no experiment with id {experiment_id}")
 
@@ -187,13 +289,13 @@ class Store:
         ]
         try:
             with self._write() as conn:
-                conn.execute(insert(trials_table), rows)
+                conn.execute(_INSERT_TRIALS, rows)
                 # Names are unique, so they identify the new rows on every backend (no RETURNING needed).
-                found = conn.execute(
-                    select(trials_table.c.name, trials_table.c.id).where(trials_table.c.name.in_(names))
-                )
+                found = conn.execute(_TRIAL_IDS, {"names": names})
                 ids: dict[str, int] = {name: trial_id for name, trial_id in found}
         except IntegrityError as error:
+            if self._in_transaction():
+                raise
             if not self._experiment_id_exists(experiment_id):
                 raise ExperimentNotFoundError(f"no experiment with id {experiment_id}") from error
             with self._read() as conn:
@@ -237,8 +339,11 @@ class Store:
         if objective is not None and not math.isfinite(objective):
             # SQLite would store NaN as NULL and MySQL refuses it: reject it the same way everywhere.
             raise ValueError(f"objective_value must be finite, got {objective!r}")
+        names = tuple(sorted(values))
+        params = {f"{name}_": values[name] for name in names}
+        params["id_"] = trial_id
         with self._write() as conn:
-            result = conn.execute(update(trials_table).where(trials_table.c.id == trial_id).values(values))
+            result = conn.execute(_update_trial_statement(names), params)
         if result.rowcount == 0:
             raise TrialNotFoundError(f"no trial with id {trial_id}")
 
@@ -281,6 +386,8 @@ class Store:
                 else:
                     conn.exec_driver_sql(self._observation_sql, params)
         except IntegrityError as error:
+            if self._in_transaction():
+                raise
             wanted = {row.trial_id for row in rows}
             with self._read() as conn:
                 found = set(conn.scalars(select(trials_table.c.id).where(trials_table.c.id.in_(wanted))))
@@ -349,19 +456,20 @@ class Store:
 
     def save_algorithm_state(self, experiment_id: int, state: dict[str, Any]) -> None:
         """Store the suggester's state for the experiment, replacing any earlier one."""
-        values = {"state": state, "updated_at": _now()}
-        where = algorithm_state.c.experiment_id == experiment_id
+        values = {"experiment_id_": experiment_id, "state_": state, "updated_at_": _now()}
         try:
             with self._write() as conn:
                 # Update-then-insert is portable; the controller is the one writer of an experiment's state.
-                if conn.execute(update(algorithm_state).where(where).values(values)).rowcount == 0:
-                    conn.execute(insert(algorithm_state).values(experiment_id=experiment_id, **values))
+                if conn.execute(_UPDATE_STATE, values).rowcount == 0:
+                    conn.execute(_INSERT_STATE, values)
         except IntegrityError as error:
+            if self._in_transaction():
+                raise
             if not self._experiment_id_exists(experiment_id):
                 raise ExperimentNotFoundError(f"no experiment with id {experiment_id}") from error
             # Another writer inserted first: its row exists now, so this update wins as the later save.
             with self._write() as conn:
-                conn.execute(update(algorithm_state).where(where).values(values))
+                conn.execute(_UPDATE_STATE, values)
 
     def load_algorithm_state(self, experiment_id: int) -> dict[str, Any] | None:
         with self._read() as conn:
@@ -369,13 +477,26 @@ class Store:
 
     # plumbing
 
+    def _in_transaction(self) -> bool:
+        return getattr(self._local, "conn", None) is not None
+
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        shared: Connection | None = getattr(self._local, "conn", None)
+        if shared is not None:
+            with _plain_value_errors():
+                yield shared
+            return
         with _plain_value_errors(), self._writer.begin() as conn:
             yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        shared: Connection | None = getattr(self._local, "conn", None)
+        if shared is not None:  # inside transaction(): see its own writes
+            with _plain_value_errors():
+                yield shared
+            return
         # A transaction even for reads: a multi-row result is one consistent snapshot.
         with _plain_value_errors(), self._engine.connect() as conn:
             yield conn

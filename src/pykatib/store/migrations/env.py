@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from pykatib.store.models import Base
+from pykatib.store.models import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -18,7 +18,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     # SQLite cannot ALTER most things: batch mode rebuilds the table instead.
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
