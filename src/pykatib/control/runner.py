@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import shutil
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,7 +63,7 @@ from pykatib.execute.localize import ImageMap
 from pykatib.metrics.observation import Observation
 from pykatib.metrics.strategy import MetricSummary, summarize
 from pykatib.spec.models import Experiment
-from pykatib.store import NewTrial, ObservationRow, Store, TrialRecord
+from pykatib.store import BatchOutcome, NewTrial, ObservationRow, Store, TrialRecord
 from pykatib.suggest.base import Suggester, TrialResult
 from pykatib.suggest.registry import experiment_suggester
 from pykatib.suggest.settings import early_stopping_settings
@@ -120,32 +122,85 @@ class ExperimentController:
         self._objective_metric = str(objective.objective_metric_name) if objective else ""
         self._result_cache: dict[str, TrialResult] = {}
         self._status_flush: asyncio.Task[None] | None = None
-        self._pending_writes: list[Future[Any]] = []
+        # Store calls waiting for the store's thread (see _enqueue), and that thread's batches.
+        self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any] | None]] = []
+        self._queue_lock = threading.Lock()
+        self._flush_soon = False  # a _flush is scheduled on the loop
+        self._drain_queued = False  # a _drain is submitted and has not taken the queue yet
+        self._drains: list[Future[None]] = []
+        self._db_error: Exception | None = None  # the first failed write that nobody awaited
 
     async def _db_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Store calls run on one thread, in order, so the event loop never waits on the database."""
+        """A store call whose result the controller needs. Store calls run on one thread, in order, so the
+        event loop never waits on the database."""
         self._raise_db_error()
-        return await asyncio.get_running_loop().run_in_executor(self._db, lambda: fn(*args, **kwargs))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._enqueue(functools.partial(fn, *args, **kwargs), future)
+        return await future
 
     def _db_later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """A write the controller need not wait for. The store's thread runs calls in order, so every later
         read sees it; and a controller killed before it lands loses nothing, because a trial's outcome and
         observations are read again from its files (exit record, log) when the experiment resumes."""
         self._raise_db_error()
-        future = self._db.submit(fn, *args, **kwargs)
-        self._pending_writes = [f for f in self._pending_writes if not f.done() or f.exception()]
-        self._pending_writes.append(future)
+        self._enqueue(functools.partial(fn, *args, **kwargs), None)
+
+    def _enqueue(self, call: Callable[[], Any], future: asyncio.Future[Any] | None) -> None:
+        """Queue a store call. The calls queued while the loop runs its current callbacks (a reconcile step:
+        a trial's end, its observations, the algorithm's state, the next trial's creation) reach the store's
+        thread together and share one transaction (Store.batch): a commit and a thread hand-off per call
+        cost more than the small statements themselves."""
+        with self._queue_lock:
+            self._queue.append((call, future))
+        if not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Hand the queued calls to the store's thread (which takes whatever is queued when it runs)."""
+        self._flush_soon = False
+        with self._queue_lock:
+            if not self._queue or self._drain_queued:
+                return
+            self._drain_queued = True
+        drain = self._db.submit(self._drain, asyncio.get_running_loop())
+        self._drains = [f for f in self._drains if not f.done() or f.exception()]
+        self._drains.append(drain)
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the store's thread: run every queued call in one batch, then settle the awaited ones at once."""
+        with self._queue_lock:
+            work, self._queue = self._queue, []
+            self._drain_queued = False
+        try:
+            outcomes = self.store.batch([call for call, _ in work])
+        except Exception as error:  # not a call's own failure (batch reports those): every call gets it
+            outcomes = [BatchOutcome(error=error)] * len(work)
+        settle: list[tuple[asyncio.Future[Any], BatchOutcome]] = []
+        for (_, future), outcome in zip(work, outcomes, strict=True):
+            if future is not None:
+                settle.append((future, outcome))
+            elif outcome.error is not None and self._db_error is None:
+                self._db_error = outcome.error
+        if settle:
+            loop.call_soon_threadsafe(_settle, settle)
 
     def _raise_db_error(self) -> None:
-        for future in self._pending_writes:
+        if self._db_error is not None:
+            raise self._db_error
+        for future in self._drains:
             if future.done() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
 
-    async def _drain_writes(self) -> None:
-        pending = self._pending_writes
-        self._pending_writes = []
-        for future in pending:
-            await asyncio.wrap_future(future)
+    def _close_store_thread(self) -> None:
+        """Every queued write lands before run() returns (shutdown waits for the store's thread)."""
+        with self._queue_lock:
+            queued = bool(self._queue)
+            if queued:
+                self._drain_queued = True
+        if queued:
+            self._drains.append(self._db.submit(self._drain, asyncio.get_running_loop()))
+        self._db.shutdown(wait=True)
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -174,8 +229,7 @@ class ExperimentController:
         finally:
             if self._status_flush is not None:
                 self._status_flush.cancel()
-            # Every queued write lands before run() returns (shutdown waits for the store's thread).
-            self._db.shutdown(wait=True)
+            self._close_store_thread()
             self._raise_db_error()
 
     async def _open(self) -> None:
@@ -534,9 +588,21 @@ class ExperimentController:
     async def _write_status(self) -> None:
         self._status = status_block(self.experiment, self._views(), self._status)
         self._status["lastReconcileTime"] = now_rfc3339()
-        self._db_later(self.store.update_experiment, self._record_id, status=self._status)
+        # A copy: the write runs later on the store's thread, and _finish changes the conditions in place.
+        snapshot = {**self._status, "conditions": [dict(c) for c in self._status.get("conditions", [])]}
+        self._db_later(self.store.update_experiment, self._record_id, status=snapshot)
         if self.on_change is not None:
             self.on_change(self._status)
+
+
+def _settle(results: list[tuple[asyncio.Future[Any], BatchOutcome]]) -> None:
+    for future, outcome in results:
+        if future.cancelled():
+            continue
+        if outcome.error is not None:
+            future.set_exception(outcome.error)
+        else:
+            future.set_result(outcome.value)
 
 
 def _replace(record: TrialRecord, **fields: Any) -> TrialRecord:

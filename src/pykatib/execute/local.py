@@ -5,6 +5,10 @@ to a file in the trial's directory, and is started through a tiny ``sh`` wrapper
 status in a file. A controller that dies and restarts re-attaches to processes still running and reads
 the exit files of those that ended meanwhile; a process that vanished without an exit file is lost.
 The trial's values reach the program as argv items: the wrapper passes ``"$@"`` and never parses them.
+
+The controller that started a wrapper learns its end from a pidfd on its own event loop (no thread, no
+asyncio child watcher) and takes the exit status from the wrapper itself, which exits with the status it
+recorded; the exit file is what a restarted controller reads.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ import contextlib
 import json
 import os
 import signal
-import sys
+import subprocess
 import time
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
-# "$0" is the exit file, "$@" the program and its arguments, each passed as one word.
-WRAPPER = '"$@"; code=$?; echo "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$code"'
+# "$0" is the exit file, "$@" the program and its arguments, each passed as one word. The status is written
+# in place, not to a temporary file renamed with `mv`: mv is a program of its own, a fork and exec per
+# trial. Readers take an empty or unparsable file for no record, which is what a wrapper killed while
+# writing leaves either way.
+WRAPPER = '"$@"; code=$?; echo "$code" > "$0"; exit "$code"'
 PROCESSES_FILE = "processes.json"
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 3.0
@@ -57,12 +64,13 @@ class RunningTrial:
         name: str,
         trial_dir: Path,
         records: list[ProcessRecord],
-        children: Mapping[int, asyncio.subprocess.Process] | None = None,
+        exits: Mapping[int, asyncio.Future[int | None]] | None = None,
     ) -> None:
         self.name = name
         self.trial_dir = trial_dir
         self.records = records
-        self._children = dict(children or {})
+        # pid -> the wrapper's exit status, for the processes this controller started (see _spawn).
+        self._exits = dict(exits or {})
         self.stopping = False
 
     @property
@@ -92,9 +100,12 @@ class RunningTrial:
         return results
 
     async def _wait_one(self, record: ProcessRecord) -> int | None:
-        child = self._children.get(record.pid)
-        if child is not None:
-            code = await child.wait()
+        exited = self._exits.get(record.pid)
+        if exited is not None:
+            # Shielded: the future is shared with stop(), and cancelling this wait must not cancel it.
+            code = await asyncio.shield(exited)
+            if code is not None and code >= 0:
+                return code  # the wrapper exits with the status it recorded
             recorded = _read_exit_file(record.exit_file)
             # Killed by a signal, the wrapper writes nothing: report the signal as a negative code.
             return recorded if recorded is not None else code
@@ -116,9 +127,8 @@ class RunningTrial:
             await asyncio.sleep(0.05)
         for record in self.records:
             _signal_group(record.pid, signal.SIGKILL)
-        for child in self._children.values():
-            with contextlib.suppress(ProcessLookupError):
-                await child.wait()
+        for exited in self._exits.values():
+            await asyncio.shield(exited)
 
 
 def _read_exit_file(path: str) -> int | None:
@@ -170,85 +180,66 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-class _RunningLoopPidfdWatcher(asyncio.AbstractChildWatcher):
-    """Python 3.12's child watcher for 3.11: a pidfd read by whichever event loop started the child.
+def _spawn(argv: list[str], *, cwd: str, env: dict[str, str], log: IO[bytes]) -> tuple[int, asyncio.Future[int | None]]:
+    """Start a process in its own session; return its pid and a future of its exit status.
 
-    3.11's own watchers either start a thread per child (about a millisecond per trial) or belong to one
-    loop, which breaks the next experiment run from another thread (an SDK call, a server).
+    subprocess.Popen and a pidfd read by the running loop, instead of asyncio's subprocess transport and child
+    watcher: a third less CPU per trial (measured), and any loop in any thread can wait for its children.
+    The status is None when something else reaped the process (then only its exit file can tell).
     """
+    loop = asyncio.get_running_loop()
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True
+    )
+    exited: asyncio.Future[int | None] = loop.create_future()
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # no pidfd here (not Linux, or a kernel before 5.3): a thread waits
+        waiting = loop.run_in_executor(None, process.wait)
+        waiting.add_done_callback(lambda done: None if exited.done() else exited.set_result(done.result()))
+        return process.pid, exited
 
-    def add_child_handler(self, pid: int, callback: Callable[..., object], *args: object) -> None:
-        loop = asyncio.get_running_loop()
-        pidfd = os.pidfd_open(pid)
-        loop._add_reader(pidfd, self._do_wait, pid, pidfd, callback, args)  # type: ignore[attr-defined]
-
-    def _do_wait(self, pid: int, pidfd: int, callback: Callable[..., object], args: tuple[object, ...]) -> None:
-        asyncio.get_running_loop()._remove_reader(pidfd)  # type: ignore[attr-defined]
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            returncode = 255  # reaped elsewhere: what asyncio reports in that case
-        else:
-            returncode = os.waitstatus_to_exitcode(status)
+    def reap() -> None:
+        loop.remove_reader(pidfd)
         os.close(pidfd)
-        callback(pid, returncode, *args)
+        try:
+            _, status = os.waitpid(process.pid, os.WNOHANG)
+        except ChildProcessError:
+            code = None
+        else:
+            code = os.waitstatus_to_exitcode(status)
+        process.returncode = code if code is not None else -1  # reaped: Popen must not wait for it again
+        if not exited.done():
+            exited.set_result(code)
 
-    def remove_child_handler(self, pid: int) -> bool:
-        return False
-
-    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def is_active(self) -> bool:
-        return True
-
-    def __enter__(self) -> _RunningLoopPidfdWatcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _use_pidfd_child_watcher() -> None:
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        if not isinstance(asyncio.get_child_watcher(), _RunningLoopPidfdWatcher):
-            asyncio.set_child_watcher(_RunningLoopPidfdWatcher())
+    loop.add_reader(pidfd, reap)
+    return process.pid, exited
 
 
 class LocalExecutor:
     """Starts trial processes on this machine and finds them again after a restart."""
 
     async def start(self, name: str, trial_dir: Path, launches: list[LaunchSpec]) -> RunningTrial:
-        _use_pidfd_child_watcher()
         trial_dir.mkdir(parents=True, exist_ok=True)
         records: list[ProcessRecord] = []
-        children: dict[int, asyncio.subprocess.Process] = {}
+        exits: dict[int, asyncio.Future[int | None]] = {}
         try:
             for launch in launches:
                 exit_file = trial_dir / f".{launch.key}.exit"
                 exit_file.unlink(missing_ok=True)
                 with open(launch.log_file, "ab") as log:
-                    child = await asyncio.create_subprocess_exec(
-                        "/bin/sh", "-c", WRAPPER, str(exit_file), *launch.argv,
-                        stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                        cwd=launch.cwd, env=launch.env, start_new_session=True,
-                    )  # fmt: skip
-                children[child.pid] = child
+                    argv = ["/bin/sh", "-c", WRAPPER, str(exit_file), *launch.argv]
+                    pid, exited = _spawn(argv, cwd=launch.cwd, env=launch.env, log=log)
+                exits[pid] = exited
                 log_file = str(launch.log_file)
-                records.append(ProcessRecord(launch.key, child.pid, str(exit_file), log_file, launch.primary))
+                records.append(ProcessRecord(launch.key, pid, str(exit_file), log_file, launch.primary))
                 # Recorded as each starts: a controller that dies mid-way leaves every started pid findable,
                 # and the expected count tells a restarted one that the start was not complete.
                 _write_records(trial_dir, records, expected=len(launches))
         except BaseException:
-            await RunningTrial(name, trial_dir, records, children).stop(grace=0)
+            await RunningTrial(name, trial_dir, records, exits).stop(grace=0)
             raise
-        return RunningTrial(name, trial_dir, records, children)
+        return RunningTrial(name, trial_dir, records, exits)
 
     def reattach(self, name: str, trial_dir: Path) -> RunningTrial | None:
         """The trial's processes as recorded. None when it never started, or its start was cut short (then
