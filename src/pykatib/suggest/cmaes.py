@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,8 +43,6 @@ from pykatib.spec.models import Distribution
 from pykatib.suggest._optuna import OptunaSuggester
 from pykatib.suggest.base import AssignmentKey
 
-# The trial system attribute naming the (restart, generation) a trial was sampled in.
-GENERATION_ATTR = "pykatib:cmaes:generation"
 # Katib's Goptuna options: cmaes.SamplerOptionIPop(2) / SamplerOptionBIPop(2).
 POPULATION_FACTOR = 2
 
@@ -93,8 +92,48 @@ def decode_optimizer(encoded: Mapping[str, Any]) -> cmaes.CMA:
     return optimizer
 
 
+# Trial states of a generation member: asked and not failed.
+_LIVE = frozenset({TrialState.RUNNING, TrialState.COMPLETE})
+
+
+def _trial(study: Study, number: int) -> FrozenTrial | None:
+    storage = study._storage
+    try:
+        return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+    except KeyError:
+        return None
+
+
+def _shorten(optimizer: cmaes.CMA, x: np.ndarray) -> np.ndarray:
+    """An injected solution as Hansen (2011) tells it: its step from the mean, y = (x - m) / sigma, is
+    shortened to a Mahalanobis length of at most sqrt(n) + 2n / (n + 2) under the covariance C."""
+    mean, sigma, covariance = optimizer._mean, optimizer._sigma, optimizer._C
+    n = len(mean)
+    y = (x - mean) / sigma
+    length = math.sqrt(max(float(y @ np.linalg.solve(covariance, y)), 0.0))
+    limit = math.sqrt(n) + 2 * n / (n + 2)
+    if length <= limit:
+        return x
+    # Between the mean and x, so still inside the box when both are.
+    return mean + sigma * y * (limit / length)
+
+
 class _KatibCmaEsSampler(CmaEsSampler):
-    """CMA-ES over a fixed numeric search space, with Goptuna's restarts, keeping its optimizer in memory."""
+    """CMA-ES over a fixed numeric search space, with Goptuna's restarts, keeping its optimizer in memory.
+
+    Every suggestion is drawn from the current distribution and joins the current generation. Once
+    ``population_size`` of the generation's members have completed, those (the first in ask order, as
+    Goptuna picks them) are told and the next generation begins. Members still running then, which only
+    happens at parallelTrialCount > 1, are not dropped: they move on to the next generation as injected
+    solutions (Hansen 2011, "Injecting external solutions into CMA-ES"), and when that generation is
+    told, an injected member's step from the mean is shortened to at most ``sqrt(n) + 2n / (n + 2)`` in
+    the Mahalanobis norm of the distribution it is told to, so that a point drawn a generation earlier
+    cannot drag the mean or the covariance too far. So every member is told exactly once and every tell
+    has exactly ``population_size`` solutions. Goptuna (and Optuna) tell the first ``population_size``
+    completed members too but forget the rest: at parallelTrialCount 4 a third of the evaluations or
+    more were never learnt from. A member whose trial fails (or that was refused as a duplicate) simply
+    leaves its generation.
+    """
 
     def __init__(
         self,
@@ -121,13 +160,12 @@ class _KatibCmaEsSampler(CmaEsSampler):
         self.small_n_eval = int(restarts.get("small_n_eval", 0))
         self.large_n_eval = int(restarts.get("large_n_eval", 0))
         self.n_restarts_with_large = int(restarts.get("n_restarts_with_large", 0))
-        # Numbers of the Optuna trials sampled in the current generation.
+        # The generation being filled: Optuna trial numbers of its members in ask order, and which of
+        # them were drawn in an earlier generation (injected).
         self.members: list[int] = []
-
-    @property
-    def tag(self) -> str:
-        generation = self.optimizer.generation if self.optimizer is not None else 0
-        return f"{self.n_restarts}:{generation}"
+        self.injected: set[int] = set()
+        # Generation sizes as told, newest last (bounded: for tests and diagnostics).
+        self.told_sizes: deque[int] = deque(maxlen=64)
 
     def restart_state(self) -> dict[str, Any]:
         return {
@@ -137,6 +175,12 @@ class _KatibCmaEsSampler(CmaEsSampler):
             "large_n_eval": self.large_n_eval,
             "n_restarts_with_large": self.n_restarts_with_large,
         }
+
+    def join(self, number: int, injected: bool) -> None:
+        """Make trial ``number`` a member of the current generation (a rebuilt suggester restoring it)."""
+        self.members.append(number)
+        if injected:
+            self.injected.add(number)
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self._fixed_space
@@ -149,29 +193,43 @@ class _KatibCmaEsSampler(CmaEsSampler):
         trans = _SearchSpaceTransform(search_space, transform_step=True, transform_0_1=True)
         if self.optimizer is None:
             self.optimizer = self._new_optimizer(trans, population_size=None, randomize=False)
-        optimizer = self.optimizer
-        tag = self.tag
-        generation = [
-            t
-            for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-            if t.system_attrs.get(GENERATION_ATTR) == tag
-        ]
-        if len(generation) >= optimizer.population_size:
-            sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
-            solutions = [
-                (trans.transform(t.params), sign * float(t.value))  # type: ignore[arg-type]
-                for t in generation[: optimizer.population_size]
-            ]
-            optimizer.tell(solutions)
-            if self._restart_strategy is not None and optimizer.should_stop():
-                self._restart(trans, optimizer)
-            self.members = []
+        # Only the members are read (not the whole history): a few storage lookups per ask.
+        trials = [_trial(study, n) for n in self.members]
+        live = [t for t in trials if t is not None and t.state in _LIVE]
+        while True:
+            optimizer = self.optimizer
+            complete = [t for t in live if t.state == TrialState.COMPLETE]
+            if len(complete) < optimizer.population_size:
+                break
+            told = complete[: optimizer.population_size]
+            self._tell(study, trans, optimizer, told)
+            numbers = {t.number for t in told}
+            live = [t for t in live if t.number not in numbers]
+            # The rest were drawn from the distribution just updated: injected into the next generation.
+            self.injected = {t.number for t in live}
+        self.members = [t.number for t in live]
+        self.injected &= set(self.members)
         optimizer = self.optimizer
         optimizer._rng.seed(self._cma_rng.rng.randint(1, 2**31 - 2))
         params = optimizer.ask()
-        study._storage.set_trial_system_attr(trial._trial_id, GENERATION_ATTR, self.tag)
-        self.members.append(trial.number)
+        self.join(trial.number, injected=False)
         return trans.untransform(params)
+
+    def _tell(
+        self, study: Study, trans: _SearchSpaceTransform, optimizer: cmaes.CMA, members: list[FrozenTrial]
+    ) -> None:
+        """Tell one generation, and restart if the run stalled."""
+        sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
+        solutions = []
+        for t in members:
+            x = trans.transform(t.params)
+            if t.number in self.injected:
+                x = _shorten(optimizer, x)
+            solutions.append((x, sign * float(t.value)))  # type: ignore[arg-type]
+        optimizer.tell(solutions)
+        self.told_sizes.append(len(solutions))
+        if self._restart_strategy is not None and optimizer.should_stop():
+            self._restart(trans, optimizer)
 
     def _restart(self, trans: _SearchSpaceTransform, stalled: cmaes.CMA) -> None:
         """IPOP / BIPOP (Auger and Hansen 2005; Hansen 2009), as Optuna 4.3 ran them."""
@@ -241,9 +299,8 @@ class CmaesSuggester(OptunaSuggester):
             sigma0 = float(sigma) / narrowest if narrowest else float(sigma)  # type: ignore[arg-type]
         strategy = self.settings.get("restart_strategy") or "none"
         saved = state.get("cma", {})
-        # Assignments sampled in the generation the saved optimizer is at; re-added trials get its tag.
-        self._restored_members = {tuple(key) for key in saved.get("members", [])}
-        self._restored_tag = saved.get("tag")
+        # The current generation's members: re-added trials join it again.
+        self._restored = {tuple(key): bool(injected) for key, injected in saved.get("members", [])}
         return _KatibCmaEsSampler(
             self._distributions,
             sigma0,
@@ -256,19 +313,22 @@ class CmaesSuggester(OptunaSuggester):
         return (self.sampler._cma_rng.rng, self.sampler._independent_sampler._rng.rng)  # type: ignore[attr-defined]
 
     def system_attrs(self, number: int, key: AssignmentKey) -> dict[str, Any]:
-        if self._restored_tag is not None and key in self._restored_members and self._restored_tag == self.sampler.tag:
-            self.sampler.members.append(number)
-            return {GENERATION_ATTR: self._restored_tag}
+        # Called as each trial is re-added (after a restart): the hook to restore its generation membership.
+        injected = self._restored.pop(key, None)
+        if injected is not None:
+            self.sampler.join(number, injected)
         return {}
 
     def extra_state(self) -> dict[str, Any]:
         optimizer = self.sampler.optimizer
-        members = [list(self.keys_by_number[n]) for n in self.sampler.members if n in self.keys_by_number]
+        sampler = self.sampler
+        members = [
+            [list(self.keys_by_number[n]), n in sampler.injected] for n in sampler.members if n in self.keys_by_number
+        ]
         return {
             "cma": {
                 "optimizer": encode_optimizer(optimizer) if optimizer is not None else None,
                 "restarts": self.sampler.restart_state(),
-                "tag": self.sampler.tag,
                 "members": members,
             }
         }
