@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,11 +10,20 @@ import pytest
 
 from e2e_support import make_experiment
 from pykatib.control.status import (
+    CREATED,
+    EARLY_STOPPED,
     EXPERIMENT_FAILED,
+    FAILED,
     GOAL_REACHED,
+    KILLED,
     MAX_TRIALS_REACHED,
+    METRICS_UNAVAILABLE,
+    RUNNING,
+    SUCCEEDED,
     SUGGESTION_END_REACHED,
+    TRIAL_LOST,
     Counts,
+    TrialTally,
     TrialView,
     count,
     end_reason,
@@ -192,3 +202,24 @@ def test_status_block_counts_and_lists() -> None:
     assert "earlyStoppedTrialList" not in status
     assert status["currentOptimalTrial"]["bestTrialName"] == "a"
     assert status["currentOptimalTrial"]["parameterAssignments"] == [{"name": "x", "value": "0.5"}]
+
+
+@pytest.mark.parametrize("objective_type", ["minimize", "maximize"])
+@pytest.mark.parametrize("seed", range(5))
+def test_tally_agrees_with_counting_every_trial(objective_type: str, seed: int) -> None:
+    """The controller's incremental counts and optimal trial equal count() and optimal_trial() over all trials,
+    whatever changes arrive in whatever order (ties, the best trial changing, trials coming back to pending)."""
+    exp = experiment(objective={"type": objective_type, "objectiveMetricName": "loss"})
+    rng = random.Random(seed)
+    phases = [CREATED, RUNNING, SUCCEEDED, FAILED, KILLED, EARLY_STOPPED, METRICS_UNAVAILABLE]
+    tally = TrialTally(exp)
+    trials: dict[str, TrialView] = {}
+    for _ in range(400):
+        name = f"t{rng.randrange(30)}"
+        objective = rng.choice([None, 0.25, 0.5, 0.75, rng.random()])
+        reason = rng.choice([None, TRIAL_LOST])
+        trials[name] = view(name, rng.choice(phases), objective, reason)
+        tally.update(trials[name])
+        # Insertion order of the dict is the order of first appearance, as the tally's creation order.
+        assert tally.counts == count(list(trials.values()))
+        assert tally.best() == optimal_trial(exp, list(trials.values()))

@@ -47,10 +47,10 @@ from pykatib.control.status import (
     TRIAL_METRICS_UNAVAILABLE,
     TRIAL_RUNNING,
     TRIAL_SUCCEEDED,
+    TrialTally,
     TrialView,
     condition,
-    count,
-    end_reason,
+    end_reason_of,
     now_rfc3339,
     objective_value,
     set_condition,
@@ -65,6 +65,8 @@ from pykatib.metrics.strategy import MetricSummary, summarize
 from pykatib.spec.models import Experiment
 from pykatib.store import BatchOutcome, NewTrial, ObservationRow, Store, TrialRecord
 from pykatib.suggest.base import Suggester, TrialResult
+from pykatib.suggest.grid import GridSuggester
+from pykatib.suggest.random import RandomSuggester
 from pykatib.suggest.registry import experiment_suggester
 from pykatib.suggest.settings import early_stopping_settings
 from pykatib.trial.render import new_trial_name
@@ -113,6 +115,11 @@ class ExperimentController:
         self._exited: set[str] = set()  # trials whose processes ended, being concluded
         self._objective: dict[str, float | None] = {}
         self._view_cache: dict[str, TrialView] = {}
+        self._trial_dirs: dict[str, Path] = {}
+        self._tally = TrialTally(experiment)  # counts and optimal trial, updated per touched trial
+        self._dirty: dict[str, None] = {}  # trials touched since the tally last saw them, in order
+        self._replaced: set[str] = set()  # trials that a newer trial replaces (its REPLACES_LABEL)
+        self._lost: dict[str, None] = {}  # trials that ended TrialLost
         # Early stopping (medianstop): each trial's first objective reports, their count, the trials to stop.
         self._median: MedianStop | None = None
         self._head: dict[str, list[float]] = {}
@@ -208,7 +215,11 @@ class ExperimentController:
         try:
             await self._open()
             while True:
-                reason = end_reason(self.experiment, self._views(), suggestion_end=self._suggestion_end)
+                tally = self._tallied()
+                best = tally.best()
+                reason = end_reason_of(
+                    self.experiment, tally.counts, best[1] if best else None, suggestion_end=self._suggestion_end
+                )
                 if reason is not None:
                     await self._finish(reason)
                     return self._status
@@ -285,6 +296,8 @@ class ExperimentController:
         summaries = await self._db_call(self.store.metric_summaries, self._record_id)
         for record in records:
             self._trials[record.name] = record
+            self._note_labels(record)
+            self._touch(record.name)
             self._metrics[record.name] = {
                 metric: MetricSummary(metric, s.min, s.max, s.latest, record.completion_time or datetime.now(UTC))
                 for metric, s in summaries.get(record.id, {}).items()
@@ -320,16 +333,34 @@ class ExperimentController:
     # --- creating and running trials ------------------------------------------------------------------
 
     def _active(self) -> int:
-        return sum(1 for t in self._trials.values() if t.phase in ACTIVE_PHASES)
+        return self._tallied().counts.active
+
+    def _view(self, name: str) -> TrialView:
+        view = self._view_cache.get(name)
+        if view is None:
+            t = self._trials[name]
+            view = TrialView(t.name, t.phase, t.reason, t.parameter_assignments, self._metrics.get(name, {}),
+                             self._objective.get(name))  # fmt: skip
+            self._view_cache[name] = view
+        return view
 
     def _views(self) -> list[TrialView]:
-        views = self._view_cache
-        for name, t in self._trials.items():
-            if name not in views:
-                views[name] = TrialView(t.name, t.phase, t.reason, t.parameter_assignments,
-                                        self._metrics.get(name, {}), self._objective.get(name))  # fmt: skip
         # In creation order, whatever order the cache was refilled in: suggesters index into this list.
-        return [views[name] for name in self._trials]
+        return [self._view(name) for name in self._trials]
+
+    def _tallied(self) -> TrialTally:
+        """Counts and optimal trial, brought up to date with the trials touched since the last call."""
+        for name in self._dirty:
+            self._tally.update(self._view(name))
+        self._dirty.clear()
+        return self._tally
+
+    def _note_labels(self, record: TrialRecord) -> None:
+        replaced = record.labels.get(REPLACES_LABEL)
+        if replaced is not None:
+            self._replaced.add(replaced)
+        if record.reason == TRIAL_LOST:
+            self._lost[record.name] = None
 
     def _results(self) -> list[TrialResult]:
         results = self._result_cache
@@ -343,20 +374,26 @@ class ExperimentController:
         every trial's views on every event made a long experiment quadratic.)"""
         self._view_cache.pop(name, None)
         self._result_cache.pop(name, None)
+        self._dirty[name] = None
 
     async def _create_trials(self) -> None:
-        wanted = trials_to_create(self.experiment, count(self._views()))
+        wanted = trials_to_create(self.experiment, self._tallied().counts)
         if wanted <= 0:
             return
         name = str(self.experiment.metadata.name)
-        # A lost trial is run again with the same assignment before anything new is asked for.
-        replaced = {t.labels.get(REPLACES_LABEL) for t in self._trials.values()}
-        lost = [t for t in self._trials.values() if t.reason == TRIAL_LOST and t.name not in replaced][:wanted]
+        # A lost trial is run again with the same assignment before anything new is asked for (in creation
+        # order; looked for only when there is one, so that a step does not cost a pass over every trial).
+        unreplaced = {n for n in self._lost if n not in self._replaced}
+        lost = [t for n, t in self._trials.items() if n in unreplaced][:wanted] if unreplaced else []
         new = [(dict(t.parameter_assignments), {**t.labels, REPLACES_LABEL: t.name}) for t in lost]
         if len(new) < wanted and not self._suggestion_end:
             assert self._suggester is not None
             suggester = self._suggester
-            suggestions = await asyncio.to_thread(suggester.suggest, wanted - len(new), self._results())
+            if isinstance(suggester, RandomSuggester | GridSuggester):
+                # pykatib's own draws take microseconds, less than handing them to a thread and back.
+                suggestions = suggester.suggest(wanted - len(new), self._results())
+            else:  # a model-based algorithm can take seconds: the loop keeps following the running trials
+                suggestions = await asyncio.to_thread(suggester.suggest, wanted - len(new), self._results())
             self._db_later(self.store.save_algorithm_state, self._record_id, suggester.state())
             new += [(s.assignment, dict(s.labels)) for s in suggestions]
             if len(new) < wanted and not suggester.waiting():
@@ -370,12 +407,17 @@ class ExperimentController:
         records = await self._db_call(self.store.create_trials, self._record_id, trials)
         for record in records:
             self._trials[record.name] = record
+            self._note_labels(record)
+            self._touch(record.name)
             self._metrics[record.name] = {}
             self._spawn(record.name, None)
         await self._save_status()
 
     def _trial_dir(self, name: str) -> Path:
-        return self.experiment_dir / "trials" / name
+        path = self._trial_dirs.get(name)
+        if path is None:
+            path = self._trial_dirs[name] = self.experiment_dir / "trials" / name
+        return path
 
     def _spawn(self, name: str, running: RunningTrial | None) -> None:
         self._tasks[name] = asyncio.create_task(self._run_trial(name, running), name=f"trial {name}")
@@ -404,6 +446,8 @@ class ExperimentController:
             timed_out = False
             while not waiter.done():
                 await asyncio.wait({waiter}, timeout=POLL_SECONDS)
+                if waiter.done():
+                    break  # finish() below reads the rest: polling now would only read the files twice
                 await self._store_observations(name, launch.collector.poll())
                 if name in self._early_stopped and not running.stopping:
                     await running.stop()
@@ -500,6 +544,11 @@ class ExperimentController:
     async def _update_trial(self, name: str, **fields: Any) -> None:
         self._db_later(self.store.update_trial, self._trials[name].id, **fields)
         self._trials[name] = _replace(self._trials[name], **fields)
+        if "reason" in fields:
+            if fields["reason"] == TRIAL_LOST:
+                self._lost[name] = None
+            else:
+                self._lost.pop(name, None)
         self._touch(name)
 
     async def _end_trial(self, name: str, phase: str, reason: str, message: str, exit_code: int | None = None) -> None:

@@ -82,23 +82,27 @@ class Counts:
 def count(trials: Sequence[TrialView]) -> Counts:
     counts = Counts()
     for trial in trials:
-        if trial.replaced:
-            counts.replaced += 1
-        elif trial.phase == SUCCEEDED:
-            counts.succeeded += 1
-        elif trial.phase == FAILED:
-            counts.failed += 1
-        elif trial.phase == KILLED:
-            counts.killed += 1
-        elif trial.phase == EARLY_STOPPED:
-            counts.early_stopped += 1
-        elif trial.phase == METRICS_UNAVAILABLE:
-            counts.metrics_unavailable += 1
-        elif trial.phase == RUNNING:
-            counts.running += 1
-        else:
-            counts.pending += 1
+        _add_count(counts, trial, 1)
     return counts
+
+
+def _add_count(counts: Counts, trial: TrialView, step: int) -> None:
+    if trial.replaced:
+        counts.replaced += step
+    elif trial.phase == SUCCEEDED:
+        counts.succeeded += step
+    elif trial.phase == FAILED:
+        counts.failed += step
+    elif trial.phase == KILLED:
+        counts.killed += step
+    elif trial.phase == EARLY_STOPPED:
+        counts.early_stopped += step
+    elif trial.phase == METRICS_UNAVAILABLE:
+        counts.metrics_unavailable += step
+    elif trial.phase == RUNNING:
+        counts.running += step
+    else:
+        counts.pending += step
 
 
 def objective_value(experiment: Experiment, metrics: Mapping[str, MetricSummary]) -> float | None:
@@ -126,9 +130,7 @@ def optimal_trial(experiment: Experiment, trials: Sequence[TrialView]) -> tuple[
     minimize = objective.type is ObjectiveType.MINIMIZE
     best: tuple[TrialView, float] | None = None
     for trial in trials:
-        if trial.phase not in (SUCCEEDED, EARLY_STOPPED):
-            continue
-        value = trial.objective
+        value = _candidate_value(trial)
         if value is None:
             continue
         if best is None or (value < best[1] if minimize else value > best[1]):
@@ -136,17 +138,26 @@ def optimal_trial(experiment: Experiment, trials: Sequence[TrialView]) -> tuple[
     return best
 
 
+def _candidate_value(trial: TrialView) -> float | None:
+    """The trial's objective when it may be the optimal trial: finished, with the objective reported."""
+    return trial.objective if trial.phase in (SUCCEEDED, EARLY_STOPPED) else None
+
+
 def end_reason(experiment: Experiment, trials: Sequence[TrialView], *, suggestion_end: bool) -> str | None:
     """Katib's termination order: goal, then failures, then budget; then pykatib's suggestion end."""
+    best = optimal_trial(experiment, trials)
+    return end_reason_of(experiment, count(trials), best[1] if best else None, suggestion_end=suggestion_end)
+
+
+def end_reason_of(experiment: Experiment, counts: Counts, best: float | None, *, suggestion_end: bool) -> str | None:
+    """end_reason() from the counts and the optimal trial's objective value, already at hand."""
     spec = experiment.spec
     objective = spec.objective
     assert objective is not None
-    best = optimal_trial(experiment, trials)
     if objective.goal is not None and best is not None:
-        value = best[1]
+        value = best
         if (value <= objective.goal) if objective.type is ObjectiveType.MINIMIZE else (value >= objective.goal):
             return GOAL_REACHED
-    counts = count(trials)
     failures = counts.failed + counts.metrics_unavailable
     if spec.max_failed_trial_count is not None and failures != 0 and failures >= spec.max_failed_trial_count:
         return EXPERIMENT_FAILED
@@ -155,6 +166,54 @@ def end_reason(experiment: Experiment, trials: Sequence[TrialView], *, suggestio
     if suggestion_end and counts.active == 0:
         return SUGGESTION_END_REACHED
     return None
+
+
+class TrialTally:
+    """``count()`` and ``optimal_trial()`` of a changing list of trials, kept up to date one trial at a time.
+
+    A controller that recounted every trial at every step spent time quadratic in the experiment's length.
+    ``update(view)`` adds a trial or replaces the view of one already here; trials keep the order in which
+    they were first added (creation order), which decides ties for the optimal trial as optimal_trial does.
+    """
+
+    def __init__(self, experiment: Experiment) -> None:
+        objective = experiment.spec.objective
+        assert objective is not None
+        self._minimize = objective.type is ObjectiveType.MINIMIZE
+        self.counts = Counts()
+        self._views: dict[str, TrialView] = {}
+        self._order: dict[str, int] = {}
+        self._best: tuple[TrialView, float] | None = None
+
+    def update(self, view: TrialView) -> None:
+        old = self._views.get(view.name)
+        if old is not None:
+            _add_count(self.counts, old, -1)
+        else:
+            self._order[view.name] = len(self._order)
+        self._views[view.name] = view
+        _add_count(self.counts, view, 1)
+        if self._best is not None and self._best[0].name == view.name:
+            self._best = None
+            self._rescan()  # the best trial changed (rare: finished trials keep their value)
+            return
+        value = _candidate_value(view)
+        if value is not None and (self._best is None or self._better(view, value, *self._best)):
+            self._best = (view, value)
+
+    def best(self) -> tuple[TrialView, float] | None:
+        return self._best
+
+    def _better(self, view: TrialView, value: float, best: TrialView, best_value: float) -> bool:
+        if value == best_value:
+            return self._order[view.name] < self._order[best.name]
+        return value < best_value if self._minimize else value > best_value
+
+    def _rescan(self) -> None:
+        for view in self._views.values():
+            value = _candidate_value(view)
+            if value is not None and (self._best is None or self._better(view, value, *self._best)):
+                self._best = (view, value)
 
 
 def trials_to_create(experiment: Experiment, counts: Counts) -> int:
