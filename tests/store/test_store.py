@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
 from pykatib.store import (
@@ -24,6 +24,7 @@ from pykatib.store import (
     TrialNotFoundError,
     TrialPhase,
 )
+from pykatib.store.models import trials
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 SPEC = {"objective": {"type": "minimize", "objectiveMetricName": "loss"}, "maxTrialCount": 3}
@@ -298,9 +299,10 @@ def test_observation_times_are_stored_as_utc_instants(store: Store) -> None:
     assert read[1].time == tokyo and read[1].time.tzinfo == UTC and read[1].time.hour == 12
 
 
-def test_bulk_inserted_times_are_stored_exactly_like_typed_ones(store: Store) -> None:
-    """add_observations converts times itself (no per-row type processing); it must store what the column type
-    stores, or the two would not compare equal in SQL and ordering against other times would break."""
+def test_values_converted_by_the_store_are_stored_exactly_like_typed_ones(store: Store) -> None:
+    """The Store's frequent statements convert times and JSON documents themselves (no per-row type processing);
+    they must store what the column types store, or the two would not compare equal in SQL and ordering against
+    other times would break."""
     experiment = store.create_experiment("exp", "default", SPEC)
     times = [
         T0,
@@ -308,16 +310,43 @@ def test_bulk_inserted_times_are_stored_exactly_like_typed_ones(store: Store) ->
         datetime(2024, 2, 29, 0, 0, 0, 1, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
         datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
     ]
+    labels = {"pykatib.kubeflow.org/replaces": "exp-0", "note": "ünïcode ✓"}
     trial_ids = make_trials(store, experiment.id, *(f"exp-{i}" for i in range(len(times))))
+    with store._engine.begin() as conn:  # SQLAlchemy's typed path: the UTCDateTime and JSONText column types
+        for trial_id, time in zip(trial_ids, times, strict=True):
+            typed = update(trials).where(trials.c.id == trial_id)
+            conn.execute(typed.values(completion_time=time, parameter_assignments=labels))
     for trial_id, time in zip(trial_ids, times, strict=True):
-        store.update_trial(trial_id, start_time=time)  # through the UTCDateTime column type
+        store.update_trial(trial_id, start_time=time, labels=labels)
     store.add_observations([ObservationRow(t, "loss", 1.0, time) for t, time in zip(trial_ids, times, strict=True)])
     with store._engine.connect() as conn:
         matched = conn.execute(
-            text("SELECT COUNT(*) FROM observation_logs o JOIN trials t ON t.id = o.trial_id AND o.time = t.start_time")
+            text(
+                "SELECT COUNT(*) FROM observation_logs o JOIN trials t ON t.id = o.trial_id"
+                " AND o.time = t.start_time AND t.start_time = t.completion_time AND t.labels = t.parameter_assignments"
+            )
         ).scalar_one()
     assert matched == len(times)
     assert [store.list_observations(t)[0].time for t in trial_ids] == times
+    stored = store.list_trials(experiment.id)
+    assert [(t.start_time, t.labels) for t in stored] == [(time, labels) for time in times]
+
+
+def test_values_that_cannot_be_stored_faithfully_are_refused(store: Store) -> None:
+    experiment = store.create_experiment("exp", "default", SPEC)
+    (trial_id,) = make_trials(store, experiment.id, "exp-a")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.update_trial(trial_id, start_time=datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="Out of range float values"):
+        store.update_experiment(experiment.id, status={"best": math.nan})
+    with pytest.raises(ValueError, match="Out of range float values"):
+        store.save_algorithm_state(experiment.id, {"mean": math.inf})
+    with pytest.raises(ValueError, match="finite"):
+        store.update_trial(trial_id, objective_value=math.nan)
+    (trial,) = store.list_trials(experiment.id)
+    assert trial.start_time is None and trial.objective_value is None
+    assert store.get_experiment("exp") == experiment
+    assert store.load_algorithm_state(experiment.id) is None
 
 
 def test_bad_observations_are_refused_and_nothing_is_written(store: Store) -> None:

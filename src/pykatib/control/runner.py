@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_SECONDS = 0.1
 STATUS_SECONDS = 0.25
+WRITE_DELAY_SECONDS = 0.05
 HALT_SECONDS = 10.0
 REPLACES_LABEL = "pykatib.kubeflow.org/replaces"
 
@@ -132,7 +133,8 @@ class ExperimentController:
         # Store calls waiting for the store's thread (see _enqueue), and that thread's batches.
         self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any] | None]] = []
         self._queue_lock = threading.Lock()
-        self._flush_soon = False  # a _flush is scheduled on the loop
+        self._flush_soon = False  # a _flush is scheduled on the loop's next iteration
+        self._flush_later: asyncio.TimerHandle | None = None  # a _flush is scheduled WRITE_DELAY_SECONDS on
         self._drain_queued = False  # a _drain is submitted and has not taken the queue yet
         self._drains: list[Future[None]] = []
         self._db_error: Exception | None = None  # the first failed write that nobody awaited
@@ -153,19 +155,30 @@ class ExperimentController:
         self._enqueue(functools.partial(fn, *args, **kwargs), None)
 
     def _enqueue(self, call: Callable[[], Any], future: asyncio.Future[Any] | None) -> None:
-        """Queue a store call. The calls queued while the loop runs its current callbacks (a reconcile step:
-        a trial's end, its observations, the algorithm's state, the next trial's creation) reach the store's
-        thread together and share one transaction (Store.batch): a commit and a thread hand-off per call
-        cost more than the small statements themselves."""
+        """Queue a store call. Queued calls reach the store's thread together and share one transaction
+        (Store.batch): a commit and a thread hand-off per call cost more than the small statements themselves.
+
+        A call the controller waits for goes out once the loop has run its current callbacks; writes nobody
+        waits for go out at most WRITE_DELAY_SECONDS later, or with the next awaited call. So a reconcile
+        step (a trial's end, its observations, the algorithm's state, the next trial's creation) and the
+        previous trial's start usually share one transaction."""
         with self._queue_lock:
             self._queue.append((call, future))
-        if not self._flush_soon:
+        if self._flush_soon:
+            return
+        loop = asyncio.get_running_loop()
+        if future is not None:
             self._flush_soon = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
+        elif self._flush_later is None:
+            self._flush_later = loop.call_later(WRITE_DELAY_SECONDS, self._flush)
 
     def _flush(self) -> None:
         """Hand the queued calls to the store's thread (which takes whatever is queued when it runs)."""
         self._flush_soon = False
+        if self._flush_later is not None:
+            self._flush_later.cancel()
+            self._flush_later = None
         with self._queue_lock:
             if not self._queue or self._drain_queued:
                 return
@@ -201,6 +214,9 @@ class ExperimentController:
 
     def _close_store_thread(self) -> None:
         """Every queued write lands before run() returns (shutdown waits for the store's thread)."""
+        if self._flush_later is not None:
+            self._flush_later.cancel()
+            self._flush_later = None
         with self._queue_lock:
             queued = bool(self._queue)
             if queued:

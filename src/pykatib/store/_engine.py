@@ -10,10 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, column, create_engine, event, insert, table
+from sqlalchemy import Connection, CursorResult, Engine, column, create_engine, event, insert, table
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.expression import Executable
 
-from pykatib.store.models import time_storer
+from pykatib.store.models import JSONText, UTCDateTime, time_storer
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -63,6 +64,59 @@ def observation_insert(engine: Engine) -> tuple[str | None, _ObservationParams]:
         "value": value,
         "time": at,
     }
+
+
+class DriverStatement:
+    """A Core statement compiled once for one engine, run through ``exec_driver_sql`` with its values converted
+    to their stored form here (times by models.time_storer, JSON documents as JSONText writes them).
+
+    For the controller's small, frequent statements SQLAlchemy's per-execution work (cache key, compiled-cache
+    lookup, parameter and type processing) cost several times what SQLite spends running them (measured:
+    about 80 against 15 microseconds). Values are passed by bind name, as ``execute(statement, values)`` takes
+    them. On a backend that models.time_storer does not know, the typed statement runs the usual way.
+    """
+
+    __slots__ = ("_convert", "_order", "_statement", "direct", "sql")
+
+    def __init__(self, statement: Executable, engine: Engine) -> None:
+        store_time = time_storer(engine.dialect.name)
+        compiled = statement.compile(dialect=engine.dialect)
+        self._statement = statement
+        self.direct = store_time is not None
+        self.sql = str(compiled)
+        self._order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self._convert: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            if isinstance(bind.type, UTCDateTime) and store_time is not None:
+                self._convert[name] = _aware_time_storer(store_time)
+            elif isinstance(bind.type, JSONText):
+                self._convert[name] = JSONText.to_text
+
+    def execute(self, conn: Connection, values: dict[str, Any]) -> CursorResult[Any]:
+        if not self.direct:
+            return conn.execute(self._statement, values)
+        return conn.exec_driver_sql(self.sql, self._params(values))
+
+    def execute_many(self, conn: Connection, rows: list[dict[str, Any]]) -> CursorResult[Any]:
+        if not self.direct:
+            return conn.execute(self._statement, rows)
+        return conn.exec_driver_sql(self.sql, [self._params(values) for values in rows])
+
+    def _params(self, values: dict[str, Any]) -> Any:
+        convert = self._convert
+        if convert:
+            values = {k: v if v is None or k not in convert else convert[k](v) for k, v in values.items()}
+        return values if self._order is None else tuple(values[name] for name in self._order)
+
+
+def _aware_time_storer(store_time: Callable[[datetime], Any]) -> Callable[[datetime], Any]:
+    def store(value: datetime) -> Any:
+        if value.tzinfo is None:
+            # As UTCDateTime refuses it: a naive time is ambiguous (local? UTC?).
+            raise ValueError(f"datetime must be timezone-aware, got {value!r}")
+        return store_time(value)
+
+    return store
 
 
 def _install_sqlite_settings(engine: Engine) -> None:

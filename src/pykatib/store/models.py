@@ -120,8 +120,11 @@ class JSONText(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
+        return None if value is None else self.to_text(value)
+
+    @staticmethod
+    def to_text(value: Any) -> str:
+        """The stored text of a document (also used by the Store's statements that bypass type processing)."""
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:

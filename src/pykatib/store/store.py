@@ -4,9 +4,9 @@ Each call runs in its own connection and transaction (``engine.begin()`` / ``eng
 shared Session, so one Store may be used from many threads (the controller's asyncio worker threads, the
 server's request threads). ``transaction()`` and ``batch()`` make several calls of one thread share one
 transaction: a commit per call cost more than the statements themselves for the controller's small writes.
-Statements are Core, not ORM, and the frequent ones are built once with bound parameters (building and
-cache-keying a statement per call cost about as much as running it): the observation log is the hot path,
-and records are plain dataclasses built from rows.
+Statements are Core, not ORM, and the frequent ones are compiled once per Store and handed to the driver with
+values converted here (``_engine.DriverStatement``): the observation log and the controller's per-trial
+writes are the hot path, and records are plain dataclasses built from rows.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from pykatib.store import _migrate
-from pykatib.store._engine import create_store_engine, observation_insert
+from pykatib.store._engine import DriverStatement, create_store_engine, observation_insert
 from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
@@ -80,40 +80,48 @@ class TrialUpdate(TypedDict, total=False):
 
 _TRIAL_UPDATE_FIELDS = frozenset(TrialUpdate.__annotations__)
 
-# Statements of the frequent calls, built once. Parameter names differ from column names where a column is
-# also SET: SQLAlchemy reserves a column's own name for the value of its SET/VALUES entry.
-_INSERT_TRIALS = insert(trials_table)
-_TRIAL_IDS = select(trials_table.c.name, trials_table.c.id).where(
-    trials_table.c.name.in_(bindparam("names", expanding=True))
-)
-_UPDATE_EXPERIMENT = {
-    fields: update(experiments)
-    .where(experiments.c.id == bindparam("id_"))
-    .values({field: bindparam(f"{field}_") for field in fields})
-    for fields in (("updated_at", "status"), ("updated_at", "spec"), ("updated_at", "status", "spec"), ("updated_at",))
-}
-_UPDATE_STATE = (
-    update(algorithm_state)
-    .where(algorithm_state.c.experiment_id == bindparam("experiment_id_"))
-    .values(state=bindparam("state_"), updated_at=bindparam("updated_at_"))
-)
-_INSERT_STATE = insert(algorithm_state).values(
-    experiment_id=bindparam("experiment_id_"), state=bindparam("state_"), updated_at=bindparam("updated_at_")
-)
-_update_trial_statements: dict[tuple[str, ...], Any] = {}
+_NEW_TRIAL_COLUMNS = ("experiment_id", "name", "parameter_assignments", "labels", "phase", "work_dir", "created_at")
 
 
-def _update_trial_statement(fields: tuple[str, ...]) -> Any:
-    """UPDATE trials SET <fields> WHERE id = :id_, one statement per set of fields (a handful in practice)."""
-    statement = _update_trial_statements.get(fields)
-    if statement is None:
-        statement = (
-            update(trials_table)
-            .where(trials_table.c.id == bindparam("id_"))
-            .values({field: bindparam(f"{field}_") for field in fields})
+class _Statements:
+    """The frequent statements, compiled once for the Store's engine (see _engine.DriverStatement).
+
+    Bind names end in "_": SQLAlchemy reserves a column's own name for the value of its SET/VALUES entry.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.insert_trials = DriverStatement(
+            insert(trials_table).values({c: bindparam(f"{c}_") for c in _NEW_TRIAL_COLUMNS}).inline(), engine
         )
-        _update_trial_statements[fields] = statement
-    return statement
+        state = algorithm_state.c
+        values = {"state": bindparam("state_"), "updated_at": bindparam("updated_at_")}
+        self.update_state = DriverStatement(
+            update(algorithm_state).where(state.experiment_id == bindparam("experiment_id_")).values(values), engine
+        )
+        self.insert_state = DriverStatement(
+            insert(algorithm_state).values(experiment_id=bindparam("experiment_id_"), **values), engine
+        )
+        self._updates: dict[tuple[Any, tuple[str, ...]], DriverStatement] = {}
+        self._trial_ids: dict[int, DriverStatement] = {}
+
+    def update(self, table: Any, fields: tuple[str, ...]) -> DriverStatement:
+        """UPDATE table SET <field> = :<field>_, ... WHERE id = :id_ (one statement per set of fields)."""
+        statement = self._updates.get((table, fields))
+        if statement is None:
+            where = table.c.id == bindparam("id_")
+            built = update(table).where(where).values({field: bindparam(f"{field}_") for field in fields})
+            statement = self._updates[(table, fields)] = DriverStatement(built, self._engine)
+        return statement
+
+    def trial_ids(self, count: int) -> DriverStatement:
+        """SELECT name, id FROM trials WHERE name IN (:n0, ..., :n<count-1>)."""
+        statement = self._trial_ids.get(count)
+        if statement is None:
+            names = trials_table.c.name.in_([bindparam(f"n{i}") for i in range(count)])
+            built = select(trials_table.c.name, trials_table.c.id).where(names)
+            statement = self._trial_ids[count] = DriverStatement(built, self._engine)
+        return statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +145,7 @@ class Store:
         # Writes on SQLite take the write lock at BEGIN (see _engine._install_sqlite_settings); others ignore it.
         self._writer: Engine = self._engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         self._observation_sql, self._observation_params = observation_insert(self._engine)
+        self._sql = _Statements(self._engine)
         self._local = threading.local()  # .conn: the connection of this thread's transaction() block
         try:
             _migrate.upgrade(self._engine)
@@ -253,7 +262,7 @@ class Store:
             values["spec_"] = spec
             fields.append("spec")
         with self._write() as conn:
-            result = conn.execute(_UPDATE_EXPERIMENT[tuple(fields)], values)
+            result = self._sql.update(experiments, tuple(fields)).execute(conn, values)
         if result.rowcount == 0:
             raise ExperimentNotFoundError(f"no experiment with id {experiment_id}")
 
@@ -277,21 +286,21 @@ class Store:
         now = _now()
         rows = [
             {
-                "experiment_id": experiment_id,
-                "name": trial.name,
-                "parameter_assignments": _json_copy(trial.parameter_assignments),
-                "labels": _json_copy(trial.labels),
-                "phase": TrialPhase(trial.phase).value,
-                "work_dir": trial.work_dir,
-                "created_at": now,
+                "experiment_id_": experiment_id,
+                "name_": trial.name,
+                "parameter_assignments_": _json_copy(trial.parameter_assignments),
+                "labels_": _json_copy(trial.labels),
+                "phase_": TrialPhase(trial.phase).value,
+                "work_dir_": trial.work_dir,
+                "created_at_": now,
             }
             for trial in trials
         ]
         try:
             with self._write() as conn:
-                conn.execute(_INSERT_TRIALS, rows)
+                self._sql.insert_trials.execute_many(conn, rows)
                 # Names are unique, so they identify the new rows on every backend (no RETURNING needed).
-                found = conn.execute(_TRIAL_IDS, {"names": names})
+                found = self._sql.trial_ids(len(names)).execute(conn, {f"n{i}": n for i, n in enumerate(names)})
                 ids: dict[str, int] = {name: trial_id for name, trial_id in found}
         except IntegrityError as error:
             if self._in_transaction():
@@ -303,12 +312,12 @@ class Store:
             raise TrialExistsError(f"trial names already taken: {', '.join(taken)}") from error
         return [
             TrialRecord(
-                id=ids[row["name"]],
+                id=ids[row["name_"]],
                 experiment_id=experiment_id,
-                name=row["name"],
-                parameter_assignments=row["parameter_assignments"],
-                labels=row["labels"],
-                phase=TrialPhase(row["phase"]),
+                name=row["name_"],
+                parameter_assignments=row["parameter_assignments_"],
+                labels=row["labels_"],
+                phase=TrialPhase(row["phase_"]),
                 reason=None,
                 message=None,
                 created_at=now,
@@ -316,7 +325,7 @@ class Store:
                 completion_time=None,
                 exit_code=None,
                 pid=None,
-                work_dir=row["work_dir"],
+                work_dir=row["work_dir_"],
                 objective_value=None,
             )
             for row in rows
@@ -343,7 +352,7 @@ class Store:
         params = {f"{name}_": values[name] for name in names}
         params["id_"] = trial_id
         with self._write() as conn:
-            result = conn.execute(_update_trial_statement(names), params)
+            result = self._sql.update(trials_table, names).execute(conn, params)
         if result.rowcount == 0:
             raise TrialNotFoundError(f"no trial with id {trial_id}")
 
@@ -460,8 +469,8 @@ class Store:
         try:
             with self._write() as conn:
                 # Update-then-insert is portable; the controller is the one writer of an experiment's state.
-                if conn.execute(_UPDATE_STATE, values).rowcount == 0:
-                    conn.execute(_INSERT_STATE, values)
+                if self._sql.update_state.execute(conn, values).rowcount == 0:
+                    self._sql.insert_state.execute(conn, values)
         except IntegrityError as error:
             if self._in_transaction():
                 raise
@@ -469,7 +478,7 @@ class Store:
                 raise ExperimentNotFoundError(f"no experiment with id {experiment_id}") from error
             # Another writer inserted first: its row exists now, so this update wins as the later save.
             with self._write() as conn:
-                conn.execute(_UPDATE_STATE, values)
+                self._sql.update_state.execute(conn, values)
 
     def load_algorithm_state(self, experiment_id: int) -> dict[str, Any] | None:
         with self._read() as conn:
