@@ -1,6 +1,6 @@
 """Orchestration overhead of `pykatib run` against a bare pool of subprocesses, and observation ingestion.
 
-    .venv/bin/python bench/overhead.py [--trials 300] [--lines 200000]
+    .venv/bin/python bench/overhead.py [--trials 300] [--lines 200000] [--repeat 3]
 
 1. The same N commands, 2 at a time: once through `pykatib run` (parallelTrialCount 2, random search,
    SQLite store, StdOut collector), once through a bare 2-wide pool of `subprocess.run`. Printed as the
@@ -8,14 +8,21 @@
    the overhead per trial in milliseconds.
 2. One trial printing LINES `loss=` lines: metric lines parsed and persisted per second (target >= 100,000),
    from the controller's own wall time minus the bare command's.
-Everything runs in this one process's children on this machine, one after the other.
+Everything runs in this one process's children on this machine, one after the other. Each measurement is
+taken REPEAT times, the three sides interleaved (bare, command, in process, bare, ...) so that a burst of
+other work on the machine hits all of them alike; medians are printed, with the load average.
+
+pykatib's modules are compiled to bytecode first, as installing a package does: with PYTHONDONTWRITEBYTECODE
+set (some sandboxes set it) every `pykatib run` would otherwise recompile them, which no installed copy does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +74,7 @@ def bare_pool(argv: list[str], count: int, width: int, workdir: Path) -> float:
 
 
 def pykatib_run(doc: dict[str, Any], workdir: Path) -> float:
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"{doc['metadata']['name']}.yaml"
     path.write_text(yaml.safe_dump(doc))
     start = time.perf_counter()
@@ -94,13 +102,17 @@ def controller_only(doc: dict[str, Any], workdir: Path) -> float:
     return elapsed
 
 
-def overhead(label: str, command: list[str], trials: int, workdir: Path) -> None:
+def overhead(label: str, command: list[str], trials: int, workdir: Path, repeat: int) -> None:
     # pykatib runs `python3` as the interpreter running it; the baseline must run the very same one.
     argv = [sys.executable if a == "python3" else a.replace("${trialParameters.x}", "0.5") for a in command]
-    bare = bare_pool(argv, trials, 2, workdir)
-    ours = pykatib_run(experiment(label, command, trials, 2), workdir)
-    inproc = controller_only(experiment(label, command, trials, 2), workdir)
-    print(f"{label}: {trials} trials, 2 at a time")
+    bares, commands, inprocs = [], [], []
+    for i in range(repeat):
+        name = f"{label}-{i}"  # a new experiment (and database) each time, as a first run has
+        bares.append(bare_pool(argv, trials, 2, workdir))
+        commands.append(pykatib_run(experiment(name, command, trials, 2), workdir / name))
+        inprocs.append(controller_only(experiment(name, command, trials, 2), workdir))
+    bare, ours, inproc = (statistics.median(values) for values in (bares, commands, inprocs))
+    print(f"{label}: {trials} trials, 2 at a time (median of {repeat}; load average {load()})")
     print(f"  bare pool                 {bare:8.2f} s")
     print(f"  pykatib run (command)     {ours:8.2f} s   ratio {ours / bare:6.3f}   (with interpreter start-up)")
     print(f"  controller (in process)   {inproc:8.2f} s   ratio {inproc / bare:6.3f}")
@@ -138,13 +150,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     os.chdir(ROOT)
+    import pykatib
+
+    compileall.compile_dir(Path(pykatib.__file__).parent, quiet=1)
+    print(f"load average at start {load()}")
     with tempfile.TemporaryDirectory(prefix="pykatib-bench-") as tmp:
         workdir = Path(tmp)
-        overhead("sh-echo", ["sh", "-c", "echo loss=0.5", "${trialParameters.x}"], args.trials, workdir)
-        overhead("python-print", ["python3", "-c", "print('loss=0.5')", "${trialParameters.x}"], args.trials, workdir)
+        sh = ["sh", "-c", "echo loss=0.5", "${trialParameters.x}"]
+        overhead("sh-echo", sh, args.trials, workdir, args.repeat)
+        python = ["python3", "-c", "print('loss=0.5')", "${trialParameters.x}"]
+        overhead("python-print", python, args.trials, workdir, args.repeat)
         ingestion(args.lines, workdir)
+    print(f"load average at end {load()}")
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":
