@@ -82,6 +82,8 @@ class RunningTrial:
 
         When the primary process fails, the other replicas are stopped: the job has failed.
         """
+        if len(self.records) == 1:  # the common case, without a task per process
+            return {self.records[0].key: await self._wait_one(self.records[0])}
         results: dict[str, int | None] = {}
         pending = {r.key: asyncio.ensure_future(self._wait_one(r)) for r in self.records}
         primary = next(r.key for r in self.records if r.primary)
