@@ -139,3 +139,49 @@ def assert_in_space(space: SearchSpace, assignment: Mapping[str, str]) -> None:
 
 def key(assignment: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(assignment.items()))
+
+
+class StagedDriver:
+    """The controller's calls for the staged algorithms (hyperband, pbt), labels and waits included:
+    ``parallel`` slots, trials end oldest first, those at the indices in ``fail`` fail."""
+
+    def __init__(self, suggester: Suggester, parallel: int, score: Objective, fail: set[int] | None = None) -> None:
+        self.suggester = suggester
+        self.parallel = parallel
+        self.score = score
+        self.fail = fail or set()
+        self.trials: list[TrialResult] = []
+        self.asked: list[tuple[int, int, bool]] = []  # (asked, got, waiting) per call
+
+    def active(self) -> list[int]:
+        return [i for i, t in enumerate(self.trials) if t.phase == "Running"]
+
+    def ask(self, limit: int | None = None) -> int:
+        """One suggest call for the free slots, never beyond ``limit`` trials in all (maxTrialCount)."""
+        want = self.parallel - len(self.active())
+        if limit is not None:
+            want = min(want, limit - len(self.trials))
+        if want <= 0:
+            return 0
+        batch = self.suggester.suggest(want, self.trials)
+        self.asked.append((want, len(batch), self.suggester.waiting()))
+        for s in batch:
+            self.trials.append(TrialResult(f"t-{len(self.trials)}", s.assignment, "Running", labels=s.labels))
+        return len(batch)
+
+    def finish_one(self) -> None:
+        i = self.active()[0]
+        trial = self.trials[i]
+        if i in self.fail:
+            self.trials[i] = replace(trial, phase="Failed")
+        else:
+            self.trials[i] = replace(trial, phase="Succeeded", objective=self.score(trial.assignment))
+
+    def run(self, limit: int | None = None) -> None:
+        """Until the algorithm ends (nothing more, not waiting) or ``limit`` trials have ended."""
+        while True:
+            got = self.ask(limit)
+            if not self.active():
+                assert got == 0 and (limit is not None or not self.suggester.waiting())
+                return
+            self.finish_one()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +19,7 @@ from pykatib.suggest.hyperband import (
     Rung,
     schedule,
 )
-from suggest_support import make, param, saved, space_of
+from suggest_support import StagedDriver, make, param, saved, space_of
 
 SPACE = space_of(
     param("lr", "double", min="0.001", max="0.1"),
@@ -118,49 +119,15 @@ def test_float_truncation_is_katibs() -> None:
 # --- the suggester --------------------------------------------------------------------------------------
 
 
-def score(assignment: dict[str, str]) -> float:
+def score(assignment: Mapping[str, str]) -> float:
     """Lower is better; more epochs help, as a real resource does."""
     return (
         abs(math.log10(float(assignment["lr"])) + 2) + int(assignment["layers"]) / 10 - int(assignment["epochs"]) / 100
     )
 
 
-class Driver:
-    """The controller's calls, labels included: ``parallel`` slots, trials end oldest first."""
-
-    def __init__(self, suggester: Suggester, parallel: int, fail: set[int] | None = None) -> None:
-        self.suggester = suggester
-        self.parallel = parallel
-        self.fail = fail or set()  # indices of trials that fail
-        self.trials: list[TrialResult] = []
-        self.asked: list[tuple[int, int, bool]] = []  # (asked, got, waiting) per call
-
-    def active(self) -> list[int]:
-        return [i for i, t in enumerate(self.trials) if t.phase == "Running"]
-
-    def ask(self) -> int:
-        want = self.parallel - len(self.active())
-        batch = self.suggester.suggest(want, self.trials)
-        self.asked.append((want, len(batch), self.suggester.waiting()))
-        for s in batch:
-            self.trials.append(TrialResult(f"t-{len(self.trials)}", s.assignment, "Running", labels=s.labels))
-        return len(batch)
-
-    def finish_one(self) -> None:
-        i = self.active()[0]
-        trial = self.trials[i]
-        if i in self.fail:
-            self.trials[i] = replace(trial, phase="Failed")
-        else:
-            self.trials[i] = replace(trial, phase="Succeeded", objective=score(dict(trial.assignment)))
-
-    def run(self, steps: int = 10_000) -> None:
-        for _ in range(steps):
-            got = self.ask()
-            if not self.active():
-                assert got == 0 and not self.suggester.waiting()
-                return
-            self.finish_one()
+def Driver(suggester: Suggester, parallel: int, fail: set[int] | None = None) -> StagedDriver:
+    return StagedDriver(suggester, parallel, score, fail)
 
 
 def rung_of(trial: TrialResult) -> tuple[int, int]:

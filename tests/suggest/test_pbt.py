@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from pykatib.spec.models import ObjectiveType
 from pykatib.suggest import Suggester, TrialResult
 from pykatib.suggest.pbt import GENERATION_LABEL, PARENT_LABEL, SLOT_LABEL
-from suggest_support import make, param, saved, space_of
+from suggest_support import StagedDriver, make, param, saved, space_of
 
 SPACE = space_of(
     param("lr", "double", min="0.0001", max="0.02", step="0.0001"),
@@ -33,38 +33,12 @@ def pbt(
     return make("pbt", SPACE, objective, state, **settings)
 
 
-def score(assignment: dict[str, str]) -> float:
+def score(assignment: Mapping[str, str]) -> float:
     return -abs(float(assignment["lr"]) - 0.01) + int(assignment["units"]) / 1000
 
 
-class Driver:
-    def __init__(self, suggester: Suggester, parallel: int, fail: set[int] | None = None) -> None:
-        self.suggester, self.parallel, self.fail = suggester, parallel, fail or set()
-        self.trials: list[TrialResult] = []
-
-    def active(self) -> list[int]:
-        return [i for i, t in enumerate(self.trials) if t.phase == "Running"]
-
-    def ask(self) -> int:
-        batch = self.suggester.suggest(self.parallel - len(self.active()), self.trials)
-        for s in batch:
-            self.trials.append(TrialResult(f"t-{len(self.trials)}", s.assignment, "Running", labels=s.labels))
-        return len(batch)
-
-    def finish_one(self) -> None:
-        i = self.active()[0]
-        trial = self.trials[i]
-        if i in self.fail:
-            self.trials[i] = replace(trial, phase="Failed")
-        else:
-            self.trials[i] = replace(trial, phase="Succeeded", objective=score(dict(trial.assignment)))
-
-    def run(self, trials: int) -> None:
-        while len(self.trials) < trials or self.active():
-            if len(self.trials) < trials:
-                self.ask()
-                del self.trials[trials:]  # the controller asks for no more than maxTrialCount
-            self.finish_one()
+def Driver(suggester: Suggester, parallel: int, fail: set[int] | None = None) -> StagedDriver:
+    return StagedDriver(suggester, parallel, score, fail)
 
 
 def generation(trial: TrialResult) -> int:
