@@ -23,13 +23,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
 
-# "$0" is the exit file, "$@" the program and its arguments, each passed as one word. The status is written
-# in place, not to a temporary file renamed with `mv`: mv is a program of its own, a fork and exec per
-# trial. Readers take an empty or unparsable file for no record, which is what a wrapper killed while
-# writing leaves either way.
-WRAPPER = '"$@"; code=$?; echo "$code" > "$0"; exit "$code"'
+# "$0" is the exit file, "$1" the log, the rest the program and its arguments, each passed as one word.
+# The wrapper opens the log itself (appending, stdout and stderr): creating a file is one of the dearest
+# steps of starting a trial, and here it runs in the trial's process, not on the controller's thread.
+# The status is written in place, not to a temporary file renamed with `mv`: mv is a program of its own,
+# a fork and exec per trial. Readers take an empty or unparsable file for no record, which is what a
+# wrapper killed while writing leaves either way.
+WRAPPER = 'exec >>"$1" 2>&1; shift; "$@"; code=$?; echo "$code" > "$0"; exit "$code"'
 PROCESSES_FILE = "processes.json"
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 3.0
@@ -182,16 +183,18 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _spawn(argv: list[str], *, cwd: str, env: dict[str, str], log: IO[bytes]) -> tuple[int, asyncio.Future[int | None]]:
-    """Start a process in its own session; return its pid and a future of its exit status.
+def _spawn(argv: list[str], *, cwd: str, env: dict[str, str]) -> tuple[int, asyncio.Future[int | None]]:
+    """Start a process in its own session, without stdin, stdout or stderr (the wrapper redirects its own);
+    return its pid and a future of its exit status.
 
     subprocess.Popen and a pidfd read by the running loop, instead of asyncio's subprocess transport and child
     watcher: a third less CPU per trial (measured), and any loop in any thread can wait for its children.
     The status is None when something else reaped the process (then only its exit file can tell).
     """
     loop = asyncio.get_running_loop()
+    devnull = subprocess.DEVNULL
     process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True
+        argv, stdin=devnull, stdout=devnull, stderr=devnull, cwd=cwd, env=env, start_new_session=True
     )
     exited: asyncio.Future[int | None] = loop.create_future()
     try:
@@ -229,11 +232,10 @@ class LocalExecutor:
             for launch in launches:
                 exit_file = trial_dir / f".{launch.key}.exit"
                 exit_file.unlink(missing_ok=True)
-                with open(launch.log_file, "ab") as log:
-                    argv = ["/bin/sh", "-c", WRAPPER, str(exit_file), *launch.argv]
-                    pid, exited = _spawn(argv, cwd=launch.cwd, env=launch.env, log=log)
-                exits[pid] = exited
                 log_file = str(launch.log_file)
+                argv = ["/bin/sh", "-c", WRAPPER, str(exit_file), log_file, *launch.argv]
+                pid, exited = _spawn(argv, cwd=launch.cwd, env=launch.env)
+                exits[pid] = exited
                 records.append(ProcessRecord(launch.key, pid, str(exit_file), log_file, launch.primary))
                 # Recorded as each starts: a controller that dies mid-way leaves every started pid findable,
                 # and the expected count tells a restarted one that the start was not complete.
