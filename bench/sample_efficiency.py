@@ -3,6 +3,7 @@
     .venv/bin/python bench/sample_efficiency.py [--problems ...] [--algorithms ...] [--parallel 1 4]
         [--seeds 1 2 3 4 5] [--trials 60] [--jobs 1] [--results FILE]
     .venv/bin/python bench/sample_efficiency.py --report FILE
+    .venv/bin/python bench/sample_efficiency.py --simulate [--problems ...] [--seeds $(seq 1 100)] ...
 
 Each run is one Katib v1beta1 Experiment (written as YAML to a temporary directory, with a fresh SQLite store
 and work directory) driven to its end by pykatib's controller in this process (or in one of ``--jobs`` worker
@@ -18,6 +19,12 @@ status (``currentOptimalTrial``). Problems:
 
 Sobol is deterministic (Katib's sobol takes no seed): it runs once per parallelism, whatever ``--seeds`` says.
 Grid is left out (the problems are continuous).
+
+``--simulate`` checks the figures with many more seeds than real experiments can afford: each run drives the
+algorithm's suggester directly (no controller, store or processes), with the objective evaluated in this
+process; at parallelTrialCount P the suggester is asked for as many suggestions as slots are free, and
+trials end one at a time in a random (seeded) order, as real trials of varying length do. Nothing is saved;
+the same table is printed, with the standard error of each mean.
 
 Every finished run is saved at once to the results file (JSON), and runs already there are skipped, so the
 matrix can be run in chunks, one command after another; ``--report`` prints the table from that file. The
@@ -156,6 +163,88 @@ def run_one(problem: str, algorithm: str, parallel: int, seed: int | None, trial
     }
 
 
+def simulate_one(problem: str, algorithm: str, parallel: int, seed: int | None, trials: int) -> dict[str, Any]:
+    """One run of ``--simulate``: the suggester and the objective in this process (see the module docstring)."""
+    import random
+    from dataclasses import replace
+
+    from pykatib.spec.models import AlgorithmSetting, ObjectiveType, ParameterSpec
+    from pykatib.spec.space import parse_search_space
+    from pykatib.suggest import TrialResult, algorithm_settings, create_suggester
+
+    spec = PROBLEMS[problem]
+    parameters = experiment(problem, algorithm, parallel, seed, trials, None)["spec"]["parameters"]
+    space, errors = parse_search_space([ParameterSpec.model_validate(p) for p in parameters])
+    assert not errors, errors
+    given = [] if seed is None else [AlgorithmSetting(name="random_state", value=str(seed))]
+    suggester = create_suggester(algorithm, space, ObjectiveType.MINIMIZE, algorithm_settings(algorithm, given))
+    objective = OBJECTIVES[problem]()
+    order = random.Random(seed)
+    history: list[TrialResult] = []
+    running: list[int] = []
+    start = time.perf_counter()
+    while len(history) < trials or running:
+        free = min(parallel - len(running), trials - len(history))
+        if free > 0:
+            for suggestion in suggester.suggest(free, history):
+                running.append(len(history))
+                history.append(TrialResult(f"t{len(history)}", suggestion.assignment, "Running"))
+        if not running:
+            break  # the space is used up
+        i = running.pop(order.randrange(len(running)))
+        value = objective({k: float(v) for k, v in history[i].assignment.items()})
+        history[i] = replace(history[i], phase="Succeeded", objective=value)
+    best = min(t.objective for t in history if t.objective is not None)
+    return {
+        "problem": problem,
+        "algorithm": algorithm,
+        "parallel": parallel,
+        "seed": seed,
+        "trials": trials,
+        "best": best,
+        "figure": spec.figure(best),
+        "wall_s": round(time.perf_counter() - start, 3),
+    }
+
+
+def _branin() -> Any:
+    sys.path.insert(0, str(PROBLEM_DIR))
+    from branin import branin
+
+    return lambda a: branin(a["x1"], a["x2"])
+
+
+def _hartmann6() -> Any:
+    sys.path.insert(0, str(PROBLEM_DIR))
+    from hartmann6 import hartmann6
+
+    return lambda a: hartmann6([a[f"x{i}"] for i in range(1, 7)])
+
+
+def _svm() -> Any:
+    sys.path.insert(0, str(PROBLEM_DIR))
+    from svm_breast_cancer import evaluate
+
+    return lambda a: evaluate(a["C"], a["gamma"])
+
+
+OBJECTIVES = {"branin": _branin, "hartmann6": _hartmann6, "svm": _svm}
+
+
+def run_simulated(args: argparse.Namespace) -> None:
+    command = shlex.join([".venv/bin/python", os.path.relpath(__file__, Path.cwd()), *sys.argv[1:]])
+    started = time.perf_counter()
+    data: dict[str, Any] = {"invocations": [{"command": command}], "runs": []}
+    for problem in args.problems:
+        for algorithm in args.algorithms:
+            for parallel in args.parallel:
+                for seed in [None] if algorithm == "sobol" else args.seeds:
+                    data["runs"].append(simulate_one(problem, algorithm, parallel, seed, args.trials))
+            print(f"  {problem} {algorithm} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+    data["invocations"][0].update(runs=len(data["runs"]), wall_s=round(time.perf_counter() - started, 1))
+    report(data, standard_error=True)
+
+
 def key(record: dict[str, Any]) -> tuple[Any, ...]:
     return (record["problem"], record["algorithm"], record["parallel"], record["seed"], record["trials"])
 
@@ -248,7 +337,7 @@ def fmt(value: float) -> str:
     return f"{value:.2e}"
 
 
-def report(data: dict[str, Any]) -> None:
+def report(data: dict[str, Any], standard_error: bool = False) -> None:
     groups: dict[tuple[str, str, int], list[float]] = {}
     for r in data["runs"]:
         groups.setdefault((r["problem"], r["algorithm"], r["parallel"]), []).append(r["figure"])
@@ -273,9 +362,13 @@ def report(data: dict[str, Any]) -> None:
         if len(values) == 1:
             return f"{fmt(values[0])} (n=1)"
         spread = statistics.stdev(values)
+        if standard_error:
+            error = spread / math.sqrt(len(values))
+            return f"{fmt(mean[k])} ± {fmt(error)} (s.e.), median {fmt(statistics.median(values))}"
         return f"{fmt(mean[k])} ± {fmt(spread)} [{fmt(min(values))}, {fmt(max(values))}]"
 
-    head = ["problem", "algorithm"] + [f"P={p}: mean ± std [min, max]" for p in parallels]
+    columns = "mean ± s.e., median" if standard_error else "mean ± std [min, max]"
+    head = ["problem", "algorithm"] + [f"P={p}: {columns}" for p in parallels]
     if len(parallels) > 1:
         head.append(f"P{parallels[-1]}/P{parallels[0]}")
     print("| " + " | ".join(head) + " |")
@@ -333,10 +426,13 @@ def main() -> None:
     parser.add_argument("--results", default=str(Path(tempfile.gettempdir()) / "pykatib-sample-efficiency.json"))
     parser.add_argument("--ml-in-process", action="store_true", help="svm trials import scikit-learn themselves")
     parser.add_argument("--report", metavar="FILE", help="print the table from a results file and exit")
+    parser.add_argument("--simulate", action="store_true", help="suggesters driven in process, many seeds (see above)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.report:
         report(load(Path(args.report)))
+    elif args.simulate:
+        run_simulated(args)
     else:
         run_matrix(args)
 

@@ -53,7 +53,7 @@ from optuna.samplers._tpe.probability_distributions import (
     _BatchedTruncLogNormDistributions,
     _BatchedTruncNormDistributions,
 )
-from optuna.samplers._tpe.sampler import _get_infeasible_trial_score
+from optuna.samplers._tpe.sampler import _get_infeasible_trial_score, default_gamma
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -127,7 +127,7 @@ class HyperoptTpeSampler(TPESampler):
         index = np.asarray(rows, dtype=np.intp)
         values = self._values[index]
         order = np.argsort(values if study.direction == StudyDirection.MINIMIZE else -values, kind="stable")
-        gamma = self._gamma if self._gamma is not None else partial(hyperopt_gamma, 0.25)
+        gamma = self._gamma if self._gamma is not None else default_gamma  # what TPESampler falls back to
         n_below = min(gamma(len(rows)), len(rows))
         below = self._internal[index[np.sort(order[:n_below])]]
         above_index = index[np.sort(order[n_below:])]
