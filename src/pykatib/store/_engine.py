@@ -6,6 +6,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,34 +37,31 @@ def create_store_engine(url: str) -> Engine:
 # itself (models.time_storer) and hands the driver one executemany of plain tuples (or dicts, for drivers
 # with named parameters). SQLAlchemy's per-row parameter and type processing otherwise costs more than
 # SQLite's own insert: this doubles the rows/s on SQLite (measured).
-_OBSERVATION_COLUMNS = ("trial_id", "metric_name", "value", "time")
-_UNTYPED_OBSERVATION_INSERT = insert(table("observation_logs", *(column(name) for name in _OBSERVATION_COLUMNS)))
-_ObservationParams = Callable[[int, str, float, datetime], Any]
+OBSERVATION_COLUMNS = ("trial_id", "metric_name", "value", "time")
+_UNTYPED_OBSERVATION_INSERT = insert(table("observation_logs", *(column(name) for name in OBSERVATION_COLUMNS)))
 
 
-def observation_insert(engine: Engine) -> tuple[str | None, _ObservationParams]:
-    """The SQL of the untyped observation insert for this engine and how to make one row's parameters.
+@dataclass(frozen=True)
+class ObservationInsert:
+    """The observation log's insert for one engine: its SQL (None: the typed insert, for a backend that
+    models.time_storer does not know), how to store a time, and whether the driver takes rows as tuples in
+    OBSERVATION_COLUMNS order (else as dicts)."""
 
-    SQL None: a backend that models.time_storer does not know; rows then go through the typed insert.
-    """
+    sql: str | None
+    store_time: Callable[[datetime], Any]
+    positional: bool
+
+
+def observation_insert(engine: Engine) -> ObservationInsert:
     store_time = time_storer(engine.dialect.name)
     compiled = _UNTYPED_OBSERVATION_INSERT.compile(dialect=engine.dialect)
-    if store_time is not None and compiled.positional and compiled.positiontup == list(_OBSERVATION_COLUMNS):
-        return str(compiled), lambda trial_id, name, value, at: (trial_id, name, value, store_time(at))
-    if store_time is not None and not compiled.positional:
-        return str(compiled), lambda trial_id, name, value, at: {
-            "trial_id": trial_id,
-            "metric_name": name,
-            "value": value,
-            "time": store_time(at),
-        }
-    # The typed insert(observation_logs): its UTCDateTime column converts the time.
-    return None, lambda trial_id, name, value, at: {
-        "trial_id": trial_id,
-        "metric_name": name,
-        "value": value,
-        "time": at,
-    }
+    if store_time is None:
+        # The typed insert(observation_logs): its UTCDateTime column converts the time.
+        return ObservationInsert(None, lambda at: at, positional=False)
+    positional = bool(compiled.positional) and compiled.positiontup == list(OBSERVATION_COLUMNS)
+    if compiled.positional and not positional:
+        return ObservationInsert(None, lambda at: at, positional=False)  # an order we do not know: typed
+    return ObservationInsert(str(compiled), store_time, positional)
 
 
 class DriverStatement:

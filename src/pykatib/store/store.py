@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from pykatib.store import _migrate
-from pykatib.store._engine import DriverStatement, create_store_engine, observation_insert
+from pykatib.store._engine import OBSERVATION_COLUMNS, DriverStatement, create_store_engine, observation_insert
 from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
@@ -144,7 +144,7 @@ class Store:
         self._engine: Engine = create_store_engine(self.url)
         # Writes on SQLite take the write lock at BEGIN (see _engine._install_sqlite_settings); others ignore it.
         self._writer: Engine = self._engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-        self._observation_sql, self._observation_params = observation_insert(self._engine)
+        self._observation_insert = observation_insert(self._engine)
         self._sql = _Statements(self._engine)
         self._local = threading.local()  # .conn: the connection of this thread's transaction() block
         try:
@@ -378,22 +378,31 @@ class Store:
         """
         if not rows:
             return
-        make_params = self._observation_params
-        params = []
+        statement = self._observation_insert
+        store_time = statement.store_time
+        params: list[Any] = []
+        last_time: datetime | None = None
+        stored_time: Any = None
         for row in rows:
             value = float(row.value)
             # Checked here, not in the column type, so the error is a plain ValueError naming the row.
             if not math.isfinite(value):
                 raise ValueError(f"observation value must be finite: {row!r}")
-            if row.time.tzinfo is None:
-                raise ValueError(f"observation time must be timezone-aware: {row!r}")
-            params.append(make_params(row.trial_id, row.metric_name, value, row.time))
+            # The rows of one batch mostly share one time object (a collector stamps the lines it read at
+            # once with one collection time): converted once, not once per row.
+            if row.time is not last_time:
+                if row.time.tzinfo is None:
+                    raise ValueError(f"observation time must be timezone-aware: {row!r}")
+                last_time, stored_time = row.time, store_time(row.time)
+            params.append((row.trial_id, row.metric_name, value, stored_time))
+        if not statement.positional:
+            params = [dict(zip(OBSERVATION_COLUMNS, values, strict=True)) for values in params]
         try:
             with self._write() as conn:
-                if self._observation_sql is None:
+                if statement.sql is None:
                     conn.execute(insert(observation_logs), params)
                 else:
-                    conn.exec_driver_sql(self._observation_sql, params)
+                    conn.exec_driver_sql(statement.sql, params)
         except IntegrityError as error:
             if self._in_transaction():
                 raise
