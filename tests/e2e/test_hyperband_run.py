@@ -3,6 +3,9 @@ mid-bracket and resumed, and the end of the last bracket ending the experiment."
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -12,9 +15,12 @@ from e2e_support import (
     make_experiment,
     run_pykatib,
     start_pykatib,
+    trial_dir,
     trials_of,
     write_experiment,
+    write_script,
 )
+from pykatib.control.runner import REPLACES_LABEL
 from pykatib.store import TrialRecord
 from pykatib.suggest.hyperband import BRACKET_LABEL, PARENT_LABEL, RUNG_LABEL, SLOT_LABEL, schedule
 
@@ -106,3 +112,81 @@ def test_hyperband_resumes_mid_bracket(tmp_path: Path) -> None:
     # No slot ran twice: the only extra trials are replacements of trials lost in the kill.
     lost = [t for t in trials if t.reason == "TrialLost"]
     assert len(trials) == 23 + len(lost)
+
+
+# The first trial to start takes the lock and runs long (it will be lost); every other one is quick.
+SLOW_FIRST = """
+import os, sys, time
+x, lock = sys.argv[1], os.path.join(sys.argv[3], "slow.lock")
+try:
+    os.close(os.open(lock, os.O_CREAT | os.O_EXCL))
+    time.sleep(60)
+except FileExistsError:
+    time.sleep(0.2)
+print(f"loss={x}", flush=True)
+"""
+
+
+def test_a_lost_trial_is_replaced_before_its_rung_is_ranked(tmp_path: Path) -> None:
+    # r_l 3, eta 3: three one-epoch trials, the best of them at three epochs, then two at three epochs.
+    script = write_script(tmp_path, "trial.py", SLOW_FIRST)
+    # A directory that exists is passed as it is (a path still to be created would be each trial's own).
+    lock = tmp_path / "locks"
+    lock.mkdir()
+    doc = make_experiment(
+        ["python3", str(script), "${trialParameters.x}", "${trialParameters.epochs}", str(lock)],
+        parameters=[
+            {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9"}},
+            {"name": "epochs", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
+        ],
+        algorithm={
+            "algorithmName": "hyperband",
+            "algorithmSettings": [
+                {"name": "r_l", "value": "3"},
+                {"name": "eta", "value": "3"},
+                {"name": "resource_name", "value": "epochs"},
+            ],
+        },
+        parallelTrialCount=3,
+        maxTrialCount=100,
+    )
+    workdir = tmp_path / "state"
+    path = write_experiment(tmp_path, doc)
+    proc = start_pykatib(path, "--workdir", str(workdir))
+    # Two trials of the first rung succeed while the slow one runs; then the controller dies, and so does
+    # the slow trial's whole process group (its exit-recording wrapper too): the restarted controller finds
+    # neither its process nor an exit status, and has free slots to fill.
+    deadline = time.monotonic() + 60
+    while not (workdir / "pykatib.db").exists() or [t.phase for t in trials_of(workdir, "e2e")].count("Succeeded") < 2:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "two trials never succeeded"
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate()
+    # The store may not have heard of the last ends yet (the files are the record): the slow trial is the
+    # one without an exit record.
+    running = {}
+    for trial in trials_of(workdir, "e2e"):
+        [record] = json.loads((trial_dir(workdir, "e2e", trial.name) / "processes.json").read_text())["processes"]
+        if not Path(record["exit_file"]).exists():
+            running[trial.name] = record
+    assert len(running) == 1, running
+    [(victim, record)] = running.items()
+    os.killpg(record["pid"], signal.SIGKILL)
+    rc, status, stderr = run_pykatib(path, "--workdir", str(workdir), "--resume")
+    assert rc == 0, stderr
+    assert status is not None
+    assert end_condition(status) == ("Succeeded", "ExperimentSuggestionEndReached")
+    trials = trials_of(workdir, "e2e")
+    by_name = {t.name: t for t in trials}
+    assert by_name[victim].reason == "TrialLost"
+    [replacement] = [t for t in trials if t.labels.get(REPLACES_LABEL) == victim]
+    assert replacement.phase == "Succeeded"
+    # The second rung was planned from all three slots, the replacement's result included.
+    [second] = [t for t in trials if t.labels[RUNG_LABEL] == "1"]
+    assert replacement.completion_time is not None
+    assert second.created_at >= replacement.completion_time
+    first = rungs(trials)[(1, 0)]
+    best = min(first.values(), key=lambda t: float(t.parameter_assignments["x"]))
+    assert second.labels[PARENT_LABEL] == best.name
+    assert len(trials) == 6 + 1  # the schedule's six trials and the replacement

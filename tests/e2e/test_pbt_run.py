@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from e2e_support import end_condition, run_pykatib, trial_dir, trials_of
-from pykatib.control.launch import prepare_trial
+from pykatib.control.launch import TrialLaunchError, prepare_trial
 from pykatib.execute.localize import default_image_map
 from pykatib.spec.loader import load_experiment_document
 from pykatib.suggest.pbt import GENERATION_LABEL, PARENT_LABEL
@@ -79,3 +81,17 @@ def test_a_child_gets_its_parents_checkpoint_once_and_keeps_its_own_after_a_rest
     first = trials / "first"
     prepare_trial(experiment, "first", {"lr": "0.001"}, first, default_image_map(), labels={GENERATION_LABEL: "0"})
     assert (first / CHECKPOINT).parent.is_dir() and not (first / CHECKPOINT).exists()
+
+
+def test_a_parent_label_cannot_reach_outside_the_experiment(tmp_path: Path) -> None:
+    experiment = load_experiment_document(EXAMPLE).experiment
+    assert experiment is not None
+    outside = tmp_path / "outside" / CHECKPOINT
+    outside.parent.mkdir(parents=True)
+    outside.write_text("secret")
+    trials = tmp_path / "experiment" / "trials"
+    for parent in ("../../outside", str(tmp_path / "outside"), "..", "missing-trial"):
+        labels = {GENERATION_LABEL: "1", PARENT_LABEL: parent}
+        with pytest.raises(TrialLaunchError):
+            prepare_trial(experiment, "child", {"lr": "0.001"}, trials / "child", default_image_map(), labels=labels)
+        assert not (trials / "child" / CHECKPOINT).exists()

@@ -52,6 +52,9 @@ class KatibHyperband:
     def calls(self) -> list[tuple[int, int, int, int]]:
         out = []
         while self.current_s >= 0:
+            # Each call starts from the settings of the service's previous reply, which convert() reads with
+            # int(float(...)): r loses its fraction between calls.
+            self.r = int(float(self.r))
             s = self.current_s
             if self.evaluating == 0:  # master bracket: n random trials
                 count, resource, i = self.n, int(self.r), self.current_i
@@ -74,6 +77,8 @@ class KatibHyperband:
     [
         # Katib's own example: one bracket of two one-epoch trials and their best at two epochs, then two at 2.
         (2, 2, [(1, 0, 2, 1), (1, 1, 1, 2), (0, 0, 2, 2)]),
+        # r_l not a power of eta: r is truncated before it grows, so the last rungs get 9, not 10.
+        (10, 3, [(2, 0, 9, 1), (2, 1, 3, 3), (2, 2, 1, 9), (1, 0, 5, 3), (1, 1, 2, 9), (0, 0, 3, 10)]),
         (9, 3, [(2, 0, 9, 1), (2, 1, 3, 3), (2, 2, 1, 9), (1, 0, 5, 3), (1, 1, 2, 9), (0, 0, 3, 9)]),
         # The paper's R=81 example; Katib rounds each rung up (34 -> 12 -> 4 -> 2 where the paper has 11, 3, 1).
         (
@@ -277,3 +282,24 @@ def test_random_draws_stay_in_the_space_and_leave_the_resource_to_the_bracket() 
         assert trial.assignment["opt"] in ("sgd", "adam")
         assert 1 <= int(trial.assignment["layers"]) <= 8
     assert [t.assignment["epochs"] for t in driver.trials] == ["1", "1", "2", "2", "2"]
+
+
+def test_a_trial_that_did_not_succeed_ranks_nowhere_even_with_a_result() -> None:
+    # A trial that crashed after a good first report has a (partial) objective: it must not go on.
+    driver = Driver(hyperband(), parallel=9)
+    driver.ask()
+    for _ in range(9):
+        driver.finish_one()
+    crashed = driver.trials[0]
+    driver.trials[0] = replace(crashed, phase="Failed", objective=-100.0)  # the best value of all, but failed
+    driver.ask()
+    assert crashed.name not in {t.labels[PARENT_LABEL] for t in driver.trials[9:]}
+    assert len(driver.trials) == 12
+
+
+def test_a_small_discrete_space_still_fills_the_bracket() -> None:
+    # Two points to draw from, nine slots: Katib's independent draws repeat points, and so does pykatib.
+    space = space_of(param("opt", "categorical", list=["sgd", "adam"]), param("epochs", "int", min="1", max="9"))
+    suggester = make("hyperband", space, ObjectiveType.MINIMIZE, None, r_l="9", eta="3", resource_name="epochs")
+    batch = suggester.suggest(20, [])
+    assert len(batch) == 9 and {s.assignment["opt"] for s in batch} == {"sgd", "adam"}

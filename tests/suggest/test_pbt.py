@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -153,3 +154,25 @@ def test_reproducible_with_random_state() -> None:
         driver.run(2 * POPULATION)
         runs.append([dict(t.assignment) for t in driver.trials])
     assert runs[0] == runs[1] != runs[2]
+
+
+def test_with_members_failed_the_top_and_the_bottom_never_overlap() -> None:
+    suggester = pbt(n_population="10", truncation_threshold="0.4")
+    driver = StagedDriver(suggester, parallel=10, score=score, fail={0, 1, 2, 3})
+    driver.run(20)
+    survivors = sorted((t for t in driver.trials[:10] if t.phase == "Succeeded"), key=lambda t: -t.objective)  # type: ignore[operator]
+    parents = [c.labels[PARENT_LABEL] for c in driver.trials[10:]]
+    assert len(driver.trials[10:]) == 10
+    # 6 ranked: a cut of min(4, 6 // 2) = 3; the bottom three get no child of their own.
+    assert not {t.name for t in survivors[3:]} & set(parents)
+
+
+def test_a_member_that_failed_with_a_partial_result_ranks_nowhere() -> None:
+    driver = Driver(pbt(), parallel=POPULATION)
+    driver.ask()
+    for _ in range(POPULATION):
+        driver.finish_one()
+    crashed = driver.trials[0]
+    driver.trials[0] = replace(crashed, phase="Failed", objective=100.0)  # best value of all, but it failed
+    driver.ask()
+    assert crashed.name not in {c.labels[PARENT_LABEL] for c in driver.trials[POPULATION:]}

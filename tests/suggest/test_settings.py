@@ -406,6 +406,8 @@ PBT_REQUIRED = {"suggestion_trial_dir": "/tmp/ckpt", "n_population": "10", "trun
 PBT_CASES = [
     case("pbt", [], PBT, SETTINGS, "Required params missing: suggestion_trial_dir, n_population, truncation_threshold"),
     case("pbt", given(**{**PBT_REQUIRED, "n_population": "4"}), PBT, value(1), "Param(n_population) should be >= 5"),
+    # Relative: every trial would name the same directory and share one checkpoint.
+    case("pbt", given(**{**PBT_REQUIRED, "suggestion_trial_dir": "ckpt"}), PBT, value(0), "must be an absolute path"),
     case(
         "pbt",
         given(**{**PBT_REQUIRED, "truncation_threshold": "1.5"}),

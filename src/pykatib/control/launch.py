@@ -67,7 +67,10 @@ def prepare_trial(
     *,
     labels: Mapping[str, str] | None = None,
     trial_spec: dict[str, Any] | None = None,
+    reattach: bool = False,
 ) -> TrialLaunch:
+    """What to start for one trial; ``reattach``: its processes run already (a restarted controller follows
+    them), so nothing in its directory is set up again."""
     template = experiment.spec.trial_template
     assert template is not None
     job = render_trial(experiment, trial_name, assignment, labels=labels, trial_spec=trial_spec)
@@ -80,7 +83,7 @@ def prepare_trial(
     extra = [p for p in (metrics_path, checkpoint) if p]
     rules = [_rules(process, trial_dir, image_map, extra) for process in processes]
     primary_rules = next(r for r, p in zip(rules, processes, strict=True) if p.primary)
-    if checkpoint:
+    if checkpoint and not reattach:
         _seed_checkpoint(Path(primary_rules.map_path(checkpoint)), trial_dir, labels or {})
     launches = [_launch(p, r, trial_name, trial_dir) for p, r in zip(processes, rules, strict=True)]
     local_metrics_path = Path(primary_rules.map_path(metrics_path)) if metrics_path else None
@@ -117,18 +120,26 @@ def pbt_checkpoint_path(experiment: Experiment) -> str | None:
 
 def _seed_checkpoint(local: Path, trial_dir: Path, labels: Mapping[str, str]) -> None:
     """A PBT child starts from a copy of its parent's checkpoint directory; a first-generation trial from
-    an empty one. A directory already there belongs to a trial started before (re-attached after a
-    restart): it is the trial's own by now and is left alone."""
+    an empty one. A directory already there belongs to this trial's own earlier start and is left alone."""
+    if not local.is_relative_to(trial_dir):
+        # Every trial must have its own: a shared one would mix all the trials' checkpoints.
+        raise TrialLaunchError(f"the PBT checkpoint directory {local} is not inside the trial's directory")
     if local.exists():
         return
     from pykatib.suggest.pbt import PARENT_LABEL  # only PBT experiments pay for importing the algorithm
 
     parent = labels.get(PARENT_LABEL)
-    source = trial_dir.parent / parent / local.relative_to(trial_dir) if parent else None
-    if source is not None and source.is_dir():
-        shutil.copytree(source, local, symlinks=True)
-    else:
-        local.mkdir(parents=True, exist_ok=True)
+    if parent is not None:
+        experiment_trials = trial_dir.parent
+        source = (experiment_trials / parent / local.relative_to(trial_dir)).resolve()
+        # The label names a trial of this experiment, nothing else: no path separators, no way out.
+        if "/" in parent or parent in ("", ".", "..") or not source.is_relative_to(experiment_trials.resolve()):
+            raise TrialLaunchError(f"PBT parent {parent!r} is not a trial of this experiment")
+        if source.is_dir():
+            shutil.copytree(source, local, symlinks=True)
+            return
+        raise TrialLaunchError(f"the checkpoint of PBT parent {parent} is missing: {source} does not exist")
+    local.mkdir(parents=True, exist_ok=True)
 
 
 def _launch(process: ContainerProcess, rules: PathRules, trial_name: str, trial_dir: Path) -> LaunchSpec:

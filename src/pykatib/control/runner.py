@@ -396,26 +396,33 @@ class ExperimentController:
         wanted = trials_to_create(self.experiment, self._tallied().counts)
         if wanted <= 0:
             return
-        name = str(self.experiment.metadata.name)
         # A lost trial is run again with the same assignment before anything new is asked for (in creation
         # order; looked for only when there is one, so that a step does not cost a pass over every trial).
+        # Its replacement exists before the suggester is asked, so that a staged algorithm (hyperband's
+        # rungs, PBT's generations) sees the slot taken again instead of closing the stage without it.
         unreplaced = {n for n in self._lost if n not in self._replaced}
         lost = [t for n, t in self._trials.items() if n in unreplaced][:wanted] if unreplaced else []
-        new = [(dict(t.parameter_assignments), {**t.labels, REPLACES_LABEL: t.name}) for t in lost]
-        if len(new) < wanted and not self._suggestion_end:
-            assert self._suggester is not None
-            suggester = self._suggester
-            if isinstance(suggester, RandomSuggester | GridSuggester):
-                # pykatib's own draws take microseconds, less than handing them to a thread and back.
-                suggestions = suggester.suggest(wanted - len(new), self._results())
-            else:  # a model-based algorithm can take seconds: the loop keeps following the running trials
-                suggestions = await asyncio.to_thread(suggester.suggest, wanted - len(new), self._results())
-            self._db_later(self.store.save_algorithm_state, self._record_id, suggester.state())
-            new += [(s.assignment, dict(s.labels)) for s in suggestions]
-            if len(new) < wanted and not suggester.waiting():
-                self._suggestion_end = True
+        await self._add_trials([(dict(t.parameter_assignments), {**t.labels, REPLACES_LABEL: t.name}) for t in lost])
+        wanted -= len(lost)
+        if wanted <= 0 or self._suggestion_end:
+            return
+        assert self._suggester is not None
+        suggester = self._suggester
+        if isinstance(suggester, RandomSuggester | GridSuggester):
+            # pykatib's own draws take microseconds, less than handing them to a thread and back.
+            suggestions = suggester.suggest(wanted, self._results())
+        else:  # a model-based algorithm can take seconds: the loop keeps following the running trials
+            suggestions = await asyncio.to_thread(suggester.suggest, wanted, self._results())
+        self._db_later(self.store.save_algorithm_state, self._record_id, suggester.state())
+        if len(suggestions) < wanted and not suggester.waiting():
+            self._suggestion_end = True
+        await self._add_trials([(s.assignment, dict(s.labels)) for s in suggestions])
+
+    async def _add_trials(self, new: list[tuple[dict[str, str], dict[str, str]]]) -> None:
+        """Create these trials in the store and start them."""
         if not new:
             return
+        name = str(self.experiment.metadata.name)
         trials = []
         for assignment, labels in new:
             trial_name = new_trial_name(name)
@@ -445,7 +452,7 @@ class ExperimentController:
             try:
                 launch = prepare_trial(
                     self.experiment, name, record.parameter_assignments, self._trial_dir(name), self.image_map,
-                    labels=record.labels, trial_spec=self.trial_spec,
+                    labels=record.labels, trial_spec=self.trial_spec, reattach=running is not None,
                 )  # fmt: skip
             except (TrialLaunchError, ValueError) as exc:
                 await self._end_trial(name, FAILED, TRIAL_FAILED, f"the trial could not be started: {exc}")

@@ -19,6 +19,7 @@ from pykatib.suggest._settings_base import (
     ParsedSettings,
     Setting,
     SettingsContext,
+    SettingValueError,
     integer,
     number,
     one_of,
@@ -266,6 +267,15 @@ def _check_pbt(parsed: ParsedSettings, ctx: SettingsContext) -> list[SpecError]:
     ]
 
 
+def _mount_path(name: str, raw: str) -> object:
+    """An absolute path, as a volume mount is: each trial gets its own directory there. (A relative one
+    would name the same directory for every trial: all of them would share one checkpoint.)"""
+    value = text(name, raw)
+    if not raw.startswith("/"):
+        raise SettingValueError(f"setting {name} must be an absolute path (the trials' checkpoint mount), got {raw!r}")
+    return value
+
+
 def _pbt_missing(names: Sequence[str]) -> str:
     return f"Required params missing: {', '.join(names)}"
 
@@ -274,7 +284,7 @@ PBT = AlgorithmRules(
     {
         # Katib's validator requires the first three; its example uses
         # "/var/log/katib/checkpoints/", 40 and 0.2.
-        "suggestion_trial_dir": Setting(text, required=True),
+        "suggestion_trial_dir": Setting(_mount_path, required=True),
         "n_population": Setting(integer(minimum=5, message="Param(n_population) should be >= 5"), required=True),
         "truncation_threshold": Setting(
             number(low=0, high=1, message="Param(truncation_threshold) should be between 0 and 1, inclusive"),

@@ -13,7 +13,7 @@ the trials hands the missing slots out again, and none runs twice.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from pykatib.spec.models import ObjectiveType
@@ -21,6 +21,7 @@ from pykatib.spec.space import SearchSpace
 from pykatib.suggest.base import Suggester, Suggestion, TrialResult
 
 ACTIVE = ("Created", "Running")
+RANKED = ("Succeeded", "EarlyStopped")
 
 
 class StagedSuggester(Suggester):
@@ -87,9 +88,11 @@ class StagedSuggester(Suggester):
                 members[int(labels[self.SLOT_LABEL])] = trial
         return members
 
-    def ranked(self, trials: Sequence[TrialResult] | Any) -> list[TrialResult]:
-        """The ended trials with a result, best first (ties keep their order); failed ones have none."""
-        done = [t for t in trials if t.objective is not None and t.phase not in ACTIVE]
+    def ranked(self, trials: Iterable[TrialResult]) -> list[TrialResult]:
+        """The trials that ran to their end (Succeeded, or EarlyStopped by design) with a result, best first;
+        ties keep their order. A Failed or Killed trial ranks nowhere, whatever it reported before it ended:
+        its result is partial and its checkpoint may be half written."""
+        done = [t for t in trials if t.objective is not None and t.phase in RANKED]
         sign = 1.0 if self.objective is ObjectiveType.MINIMIZE else -1.0
         return sorted(done, key=lambda t: sign * t.objective)
 

@@ -3,9 +3,10 @@
 Settings: ``r_l`` (the largest resource one trial gets), ``eta`` (the halving rate, 3) and ``resource_name``
 (the parameter that carries each trial's resource, e.g. its number of epochs). With
 ``s_max = int(log(r_l) / log(eta))`` the brackets run for ``s = s_max, ..., 0``; bracket ``s`` starts
-``n = ceil((s_max + 1) * eta**s / (s + 1))`` random trials with resource ``int(r_l * eta**-s)``, and each of its
-rungs ``i = 1..s`` re-runs the best ``ceil(ceil(n * eta**-(i-1)) / eta)`` of the rung before with resource
-``int(r * eta**i)``. These are the numbers Katib's hyperband service produces.
+``n = ceil((s_max + 1) * eta**s / (s + 1))`` random trials with resource ``r = int(r_l * eta**-s)``, and each of
+its rungs ``i = 1..s`` re-runs the best ``ceil(ceil(n * eta**-(i-1)) / eta)`` of the rung before with resource
+``int(r * eta**i)``. These are the numbers Katib's hyperband service produces (so when r_l is not a power of
+eta, the last rung gets less than r_l, as in Katib).
 
 Where pykatib goes further than Katib:
 
@@ -13,8 +14,8 @@ Where pykatib goes further than Katib:
   ``parallelTrialCount >= eta**s_max``. Here a bracket has its own size; a smaller parallelTrialCount runs
   its trials in turns (the rest wait their turn in the algorithm's state).
 * A rung starts once every trial of the rung before has ended (:meth:`waiting` tells the controller that
-  fewer assignments than asked is a pause, not the end); a trial that failed ranks last instead of
-  stalling the bracket, and a rung with no result at all closes its bracket early.
+  fewer assignments than asked is a pause, not the end); a trial that did not succeed ranks nowhere
+  instead of stalling the bracket (Katib raises), and a rung with no result at all closes its bracket.
 * After the last bracket the experiment ends with ExperimentSuggestionEndReached.
 
 Every trial carries labels naming its bracket, rung and slot; the state holds the open rung's plan
@@ -64,8 +65,10 @@ def schedule(r_l: float, eta: float) -> list[Rung]:
     rungs: list[Rung] = []
     for s in range(top, -1, -1):
         n = math.ceil(float(top + 1) * (float(eta**s) / float(s + 1)))
-        r = r_l * eta ** (-s)
-        rungs.append(Rung(s, 0, n, int(r)))
+        # Katib's service keeps r between calls as an algorithm setting that it reads back with
+        # int(float(...)): every rung after the first multiplies the truncated r (r_l 10, eta 3: 1, 3, 9).
+        r = int(r_l * eta ** (-s))
+        rungs.append(Rung(s, 0, n, r))
         for i in range(1, s + 1):
             previous = math.ceil(n * eta ** (-(i - 1)))
             rungs.append(Rung(s, i, math.ceil(previous / eta), int(r * eta**i)))
@@ -102,9 +105,13 @@ class HyperbandSuggester(StagedSuggester):
         labels = {BRACKET_LABEL: str(rung.bracket), RUNG_LABEL: str(rung.index)}
         resource = {self._resource: str(rung.resource)}
         if rung.index == 0:
-            sampler = RandomSuggester(self._free, self.objective, self.settings, self._random)
-            drawn = sampler.suggest(rung.trials, [])
-            self._random = sampler.state()
+            drawn: list[Suggestion] = []
+            while len(drawn) < rung.trials:
+                # Distinct draws while the space has them; a small discrete space then repeats points,
+                # as Katib's independent draws do, so that the rung still has its size.
+                sampler = RandomSuggester(self._free, self.objective, self.settings, self._random)
+                drawn += sampler.suggest(rung.trials - len(drawn), [])
+                self._random = sampler.state()
             return [Suggestion({**s.assignment, **resource}, labels) for s in drawn]
         # The best of the rung before; a failed trial has no result and ranks nowhere, and a rung whose
         # predecessor has none at all is empty (skipped, and so is the rest of its bracket).

@@ -25,8 +25,9 @@ Where pykatib differs from Katib, for the user's sake:
   population of trials stuck at 0); here the cut is by rank.
 * Katib's exploit gives the weak member's checkpoint the strong member's hyperparameters; here the child
   continues the strong member's checkpoint (its parent), as in the PBT paper, and explores from there.
-* A failed member ranks nowhere instead of being retried; a generation with no result at all is redrawn
-  at random, and the population keeps its size when members failed (extra children of random survivors).
+* A member that did not succeed (Failed, Killed, MetricsUnavailable) ranks nowhere instead of being
+  retried; a generation with no result at all is redrawn at random, and the population keeps its size when
+  members failed (extra children of random members above the cut).
 * ``random_state`` (pykatib's addition) seeds every draw, so a run is reproducible.
 
 Children may repeat an assignment: each continues a different checkpoint, so they are different trials.
@@ -39,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from pykatib.spec.models import ObjectiveType
+from pykatib.spec.models import ObjectiveType, ParameterType
 from pykatib.spec.space import Parameter, SearchSpace
 from pykatib.suggest._staged import StagedSuggester
 from pykatib.suggest.base import Suggestion, TrialResult, random_state
@@ -87,13 +88,14 @@ class PbtSuggester(StagedSuggester):
         # Truncation selection by rank: the bottom truncation_threshold of the population exploits (a child
         # of one of the top truncation_threshold), everyone else explores. Katib cuts at value quantiles
         # instead, which selects nobody when the bottom values tie (a population of stuck trials at 0).
-        cut = int(self._population * self._truncation)
+        # Fewer ranked than the population (members failed): the cut never lets top and bottom overlap.
+        cut = min(int(self._population * self._truncation), len(ranked) // 2)
         strong = ranked[: max(1, cut)]
         weak = ranked[len(ranked) - cut :] if cut and len(ranked) > cut else []
-        rest = self._shuffled(ranked[: len(ranked) - len(weak)])
-        parents = [strong[int(self._rng.integers(len(strong)))] for _ in weak] + rest
-        while len(parents) < self._population:  # members failed: random survivors fill their places
-            parents.append(ranked[int(self._rng.integers(len(ranked)))])
+        kept = ranked[: len(ranked) - len(weak)]
+        parents = [strong[int(self._rng.integers(len(strong)))] for _ in weak] + self._shuffled(kept)
+        while len(parents) < self._population:  # members failed: random kept members fill their places
+            parents.append(kept[int(self._rng.integers(len(kept)))])
         return [
             Suggestion(self._explore(parent.assignment), {**generation, PARENT_LABEL: parent.name})
             for parent in parents
@@ -124,9 +126,10 @@ class PbtSuggester(StagedSuggester):
         if parameter.is_numeric:
             assert parameter.min is not None and parameter.max is not None
             factor = PERTURBATIONS[int(self._rng.integers(2))]
-            number = float(value) * factor
-            if parameter.type.value == "int":
+            if parameter.type is ParameterType.INT:
                 number = float(int(int(float(value)) * factor))  # Katib truncates the product
+            else:
+                number = float(value) * factor
             return parameter.format(min(parameter.max, max(parameter.min, number)))
         values = list(parameter.values)
         index = values.index(value) if value in values else 0
