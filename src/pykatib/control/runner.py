@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import shutil
-import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,13 +54,14 @@ from pykatib.control.status import (
     status_block,
     trials_to_create,
 )
+from pykatib.control.store_queue import StoreQueue
 from pykatib.earlystop.medianstop import MedianStop
 from pykatib.execute.local import LocalExecutor, RunningTrial
 from pykatib.execute.localize import ImageMap
 from pykatib.metrics.observation import Observation
 from pykatib.metrics.strategy import MetricSummary, summarize
 from pykatib.spec.models import Experiment
-from pykatib.store import BatchOutcome, NewTrial, ObservationRow, Store, TrialRecord
+from pykatib.store import NewTrial, ObservationRow, Store, TrialRecord
 from pykatib.suggest.base import Suggester, TrialResult
 from pykatib.suggest.grid import GridSuggester
 from pykatib.suggest.random import RandomSuggester
@@ -75,7 +73,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_SECONDS = 0.1
 STATUS_SECONDS = 0.25
-WRITE_DELAY_SECONDS = 0.05
 HALT_SECONDS = 10.0
 REPLACES_LABEL = "pykatib.kubeflow.org/replaces"
 
@@ -102,7 +99,7 @@ class ExperimentController:
         self.executor = executor or LocalExecutor()
         self.trial_spec = trial_spec
         self.on_change = on_change
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pykatib-store")
+        self._db = StoreQueue(store)
         self._record_id = 0
         self._status: dict[str, Any] = {}
         self._trials: dict[str, TrialRecord] = {}
@@ -130,100 +127,15 @@ class ExperimentController:
         self._objective_metric = str(objective.objective_metric_name) if objective else ""
         self._result_cache: dict[str, TrialResult] = {}
         self._status_flush: asyncio.Task[None] | None = None
-        # Store calls waiting for the store's thread (see _enqueue), and that thread's batches.
-        self._queue: list[tuple[Callable[[], Any], asyncio.Future[Any] | None]] = []
-        self._queue_lock = threading.Lock()
-        self._flush_soon = False  # a _flush is scheduled on the loop's next iteration
-        self._flush_later: asyncio.TimerHandle | None = None  # a _flush is scheduled WRITE_DELAY_SECONDS on
-        self._drain_queued = False  # a _drain is submitted and has not taken the queue yet
-        self._drains: list[Future[None]] = []
-        self._db_error: Exception | None = None  # the first failed write that nobody awaited
 
     async def _db_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """A store call whose result the controller needs. Store calls run on one thread, in order, so the
-        event loop never waits on the database."""
-        self._raise_db_error()
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._enqueue(functools.partial(fn, *args, **kwargs), future)
-        return await future
+        """A store call whose result the controller needs (see StoreQueue)."""
+        return await self._db.call(fn, *args, **kwargs)
 
     def _db_later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """A write the controller need not wait for. The store's thread runs calls in order, so every later
-        read sees it; and a controller killed before it lands loses nothing, because a trial's outcome and
-        observations are read again from its files (exit record, log) when the experiment resumes."""
-        self._raise_db_error()
-        self._enqueue(functools.partial(fn, *args, **kwargs), None)
-
-    def _enqueue(self, call: Callable[[], Any], future: asyncio.Future[Any] | None) -> None:
-        """Queue a store call. Queued calls reach the store's thread together and share one transaction
-        (Store.batch): a commit and a thread hand-off per call cost more than the small statements themselves.
-
-        A call the controller waits for goes out once the loop has run its current callbacks; writes nobody
-        waits for go out at most WRITE_DELAY_SECONDS later, or with the next awaited call. So a reconcile
-        step (a trial's end, its observations, the algorithm's state, the next trial's creation) and the
-        previous trial's start usually share one transaction."""
-        with self._queue_lock:
-            self._queue.append((call, future))
-        if self._flush_soon:
-            return
-        loop = asyncio.get_running_loop()
-        if future is not None:
-            self._flush_soon = True
-            loop.call_soon(self._flush)
-        elif self._flush_later is None:
-            self._flush_later = loop.call_later(WRITE_DELAY_SECONDS, self._flush)
-
-    def _flush(self) -> None:
-        """Hand the queued calls to the store's thread (which takes whatever is queued when it runs)."""
-        self._flush_soon = False
-        if self._flush_later is not None:
-            self._flush_later.cancel()
-            self._flush_later = None
-        with self._queue_lock:
-            if not self._queue or self._drain_queued:
-                return
-            self._drain_queued = True
-        drain = self._db.submit(self._drain, asyncio.get_running_loop())
-        self._drains = [f for f in self._drains if not f.done() or f.exception()]
-        self._drains.append(drain)
-
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the store's thread: run every queued call in one batch, then settle the awaited ones at once."""
-        with self._queue_lock:
-            work, self._queue = self._queue, []
-            self._drain_queued = False
-        try:
-            outcomes = self.store.batch([call for call, _ in work])
-        except Exception as error:  # not a call's own failure (batch reports those): every call gets it
-            outcomes = [BatchOutcome(error=error)] * len(work)
-        settle: list[tuple[asyncio.Future[Any], BatchOutcome]] = []
-        for (_, future), outcome in zip(work, outcomes, strict=True):
-            if future is not None:
-                settle.append((future, outcome))
-            elif outcome.error is not None and self._db_error is None:
-                self._db_error = outcome.error
-        if settle:
-            loop.call_soon_threadsafe(_settle, settle)
-
-    def _raise_db_error(self) -> None:
-        if self._db_error is not None:
-            raise self._db_error
-        for future in self._drains:
-            if future.done() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
-
-    def _close_store_thread(self) -> None:
-        """Every queued write lands before run() returns (shutdown waits for the store's thread)."""
-        if self._flush_later is not None:
-            self._flush_later.cancel()
-            self._flush_later = None
-        with self._queue_lock:
-            queued = bool(self._queue)
-            if queued:
-                self._drain_queued = True
-        if queued:
-            self._drains.append(self._db.submit(self._drain, asyncio.get_running_loop()))
-        self._db.shutdown(wait=True)
+        """A write the controller need not wait for (see StoreQueue.later): a controller killed before it
+        lands loses nothing, because a trial's outcome and observations are read again from its files."""
+        self._db.later(fn, *args, **kwargs)
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -256,8 +168,8 @@ class ExperimentController:
         finally:
             if self._status_flush is not None:
                 self._status_flush.cancel()
-            self._close_store_thread()
-            self._raise_db_error()
+            self._db.close()
+            self._db.raise_error()
 
     async def _open(self) -> None:
         name, namespace = str(self.experiment.metadata.name), str(self.experiment.metadata.namespace)
@@ -665,16 +577,6 @@ class ExperimentController:
         self._db_later(self.store.update_experiment, self._record_id, status=snapshot)
         if self.on_change is not None:
             self.on_change(self._status)
-
-
-def _settle(results: list[tuple[asyncio.Future[Any], BatchOutcome]]) -> None:
-    for future, outcome in results:
-        if future.cancelled():
-            continue
-        if outcome.error is not None:
-            future.set_exception(outcome.error)
-        else:
-            future.set_result(outcome.value)
 
 
 def _replace(record: TrialRecord, **fields: Any) -> TrialRecord:
