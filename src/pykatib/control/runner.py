@@ -162,6 +162,7 @@ class ExperimentController:
                     continue
                 name = await self._ended.get()
                 self._tasks.pop(name, None)
+                self._db.raise_error()
         except asyncio.CancelledError:
             await self._interrupt()
             raise
@@ -399,7 +400,13 @@ class ExperimentController:
             raise
         except Exception as exc:  # a bug in one trial's handling must not take the experiment down
             log.exception("trial %s", name)
-            await self._end_trial(name, FAILED, TRIAL_FAILED, f"pykatib could not run the trial: {exc}")
+            try:
+                await self._end_trial(name, FAILED, TRIAL_FAILED, f"pykatib could not run the trial: {exc}")
+            except Exception:
+                # The store failed as well (a write nobody awaited): wake the main loop, which raises that
+                # error and ends the run, instead of waiting forever for this trial's end. The trial's
+                # files stay the record for --resume.
+                self._ended.put_nowait(name)
         finally:
             self._running.pop(name, None)
             self._exited.discard(name)

@@ -30,7 +30,12 @@ from pathlib import Path
 # The status is written in place, not to a temporary file renamed with `mv`: mv is a program of its own,
 # a fork and exec per trial. Readers take an empty or unparsable file for no record, which is what a
 # wrapper killed while writing leaves either way.
-WRAPPER = 'exec >>"$1" 2>&1; shift; "$@"; code=$?; echo "$code" > "$0"; exit "$code"'
+# A log that cannot be opened is recorded as exit 126 (``command`` keeps the failed ``exec`` from ending the
+# shell before it writes the record), so a restarted controller sees a failure, not a vanished trial.
+WRAPPER = (
+    'command exec >>"$1" 2>&1 || { echo 126 > "$0"; exit 126; }; '
+    'shift; "$@"; code=$?; echo "$code" > "$0"; exit "$code"'
+)
 PROCESSES_FILE = "processes.json"
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 3.0

@@ -192,19 +192,32 @@ class Store:
         """Run calls of this Store's methods (``lambda: store.update_trial(...)``) in order, in one transaction,
         and return what each returned or raised. The common case costs one commit for all of them.
 
-        When one fails, the transaction is rolled back and every call runs again on its own, in order, each in
-        its own transaction, exactly as if they had been made one by one: the others land, and the failing
+        When one call fails, the transaction is rolled back and every call runs again on its own, in order, each
+        in its own transaction, exactly as if they had been made one by one: the others land, and the failing
         ones report their own precise errors. Calls must therefore be safe to run again after a rollback
-        (Store calls are).
+        (Store calls are). When the commit fails, every call reports that error and none runs again.
         """
         if self._in_transaction():  # inside a transaction() block: part of it, and failing with it
             return [BatchOutcome(call()) for call in calls]
         if len(calls) > 1:
+            values: list[Any] = []
+            call_failed = False
             try:
                 with self.transaction():
-                    return [BatchOutcome(call()) for call in calls]  # returned once the commit succeeded
-            except Exception:
-                pass  # one failed and took the transaction with it: all run again below, one by one
+                    for call in calls:
+                        try:
+                            values.append(call())
+                        except Exception:
+                            call_failed = True
+                            raise
+            except Exception as error:
+                if not call_failed:
+                    # The commit itself (or the connection) failed: whether it landed is unknown, so nothing
+                    # runs again (observations inserted twice would be counted twice); every call fails.
+                    return [BatchOutcome(error=error)] * len(calls)
+                # One call failed and took the transaction with it: all run again below, one by one.
+            else:
+                return [BatchOutcome(value) for value in values]
         outcomes = []
         for call in calls:
             try:
