@@ -28,26 +28,31 @@ from pykatib.suggest.hyperband import BRACKET_LABEL, PARENT_LABEL, RUNG_LABEL, S
 COMMAND = ["sh", "-c", 'sleep 0.2; echo "epochs=$2 loss=$1"', "sh", "${trialParameters.x}", "${trialParameters.epochs}"]
 
 
-def experiment(tmp_path: Path) -> Path:
-    doc = make_experiment(
-        COMMAND,
+def hyperband_experiment(command: list[str], r_l: int, max_epochs: int, **spec: object) -> dict[str, object]:
+    """x in [0.1, 0.9] (the loss the trials report) and epochs (hyperband's resource), eta 3."""
+    return make_experiment(
+        command,
         parameters=[
             {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9"}},
-            {"name": "epochs", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "9"}},
+            {"name": "epochs", "parameterType": "int", "feasibleSpace": {"min": "1", "max": str(max_epochs)}},
         ],
         algorithm={
             "algorithmName": "hyperband",
             "algorithmSettings": [
-                {"name": "r_l", "value": "9"},
+                {"name": "r_l", "value": str(r_l)},
                 {"name": "eta", "value": "3"},
                 {"name": "resource_name", "value": "epochs"},
                 {"name": "random_state", "value": "11"},
             ],
         },
-        parallelTrialCount=2,  # Katib would refuse this: its largest bracket has 9 trials
         maxTrialCount=100,
+        **spec,
     )
-    return write_experiment(tmp_path, doc)
+
+
+def experiment(tmp_path: Path) -> Path:
+    # parallelTrialCount 2: Katib would refuse this, its largest bracket has 9 trials.
+    return write_experiment(tmp_path, hyperband_experiment(COMMAND, 9, 9, parallelTrialCount=2))
 
 
 def rungs(trials: list[TrialRecord]) -> dict[tuple[int, int], dict[int, TrialRecord]]:
@@ -133,23 +138,8 @@ def test_a_lost_trial_is_replaced_before_its_rung_is_ranked(tmp_path: Path) -> N
     # A directory that exists is passed as it is (a path still to be created would be each trial's own).
     lock = tmp_path / "locks"
     lock.mkdir()
-    doc = make_experiment(
-        ["python3", str(script), "${trialParameters.x}", "${trialParameters.epochs}", str(lock)],
-        parameters=[
-            {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9"}},
-            {"name": "epochs", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
-        ],
-        algorithm={
-            "algorithmName": "hyperband",
-            "algorithmSettings": [
-                {"name": "r_l", "value": "3"},
-                {"name": "eta", "value": "3"},
-                {"name": "resource_name", "value": "epochs"},
-            ],
-        },
-        parallelTrialCount=3,
-        maxTrialCount=100,
-    )
+    command = ["python3", str(script), "${trialParameters.x}", "${trialParameters.epochs}", str(lock)]
+    doc = hyperband_experiment(command, 3, 3, parallelTrialCount=3)
     workdir = tmp_path / "state"
     path = write_experiment(tmp_path, doc)
     proc = start_pykatib(path, "--workdir", str(workdir))

@@ -113,9 +113,7 @@ def pbt_checkpoint_path(experiment: Experiment) -> str | None:
     """PBT's ``suggestion_trial_dir``: where a trial finds its checkpoint (Katib mounts the trial's own
     directory of a shared volume there; here it is the trial's own path under its root)."""
     algorithm = experiment.spec.algorithm
-    if algorithm is None or algorithm.algorithm_name != "pbt":
-        return None
-    return next((s.value for s in algorithm.algorithm_settings or () if s.name == "suggestion_trial_dir"), None)
+    return algorithm.setting("pbt", "suggestion_trial_dir") if algorithm else None
 
 
 def _seed_checkpoint(local: Path, trial_dir: Path, labels: Mapping[str, str]) -> None:

@@ -129,6 +129,12 @@ class AlgorithmSpec(KatibModel):
     algorithm_name: str | None = None
     algorithm_settings: list[AlgorithmSetting] | None = None
 
+    def setting(self, algorithm_name: str, name: str) -> str | None:
+        """The raw value of setting ``name`` when this is ``algorithm_name``, else None."""
+        if self.algorithm_name != algorithm_name:
+            return None
+        return next((s.value for s in self.algorithm_settings or () if s.name == name), None)
+
 
 class EarlyStoppingSpec(KatibModel):
     algorithm_name: str | None = None

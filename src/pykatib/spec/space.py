@@ -183,7 +183,4 @@ def parse_search_space(
 
 def hyperband_resource(spec: ExperimentSpec) -> str | None:
     """The parameter hyperband owns (its range may be empty: the bracket sets the value), if any."""
-    algorithm = spec.algorithm
-    if algorithm is None or algorithm.algorithm_name != "hyperband":
-        return None
-    return next((s.value for s in algorithm.algorithm_settings or () if s.name == "resource_name"), None)
+    return spec.algorithm.setting("hyperband", "resource_name") if spec.algorithm else None
