@@ -74,9 +74,13 @@ class Controller:
         self.trials: list[TrialResult] = []
         self.running: list[int] = []
 
-    def finish(self) -> None:
-        """End one running trial when every slot is taken (the oldest, or the newest)."""
-        if len(self.running) < self.parallel:
+    def full(self) -> bool:
+        """Whether a trial must end before the next suggestion: every slot taken, or the suggester waits."""
+        return len(self.running) == self.parallel or bool(self.running and self.suggester.waiting())
+
+    def finish(self, force: bool = False) -> None:
+        """End one running trial when :meth:`full` or forced (the oldest, or the newest)."""
+        if not (self.running and force) and not self.full():
             return
         i = self.running.pop(-1 if self.newest_first else 0)
         trial = self.trials[i]

@@ -132,13 +132,18 @@ class OptunaSuggester(Suggester):
         """Sampler bookkeeping to attach to trial ``number``, added with ``add_trial`` (CMA-ES: its generation)."""
         return {}
 
+    def room(self, n: int) -> int:
+        """How many of ``n`` asked suggestions the sampler can make before results arrive (CMA-ES: the room
+        left in its generation; fewer than ``n`` must then be reported by :meth:`waiting`)."""
+        return n
+
     # --- the Suggester contract ------------------------------------------------------------------------
 
     def suggest(self, n: int, trials: Sequence[TrialResult]) -> list[Suggestion]:
         self._seen.update(trials)
         self._sync(trials)
         suggestions: list[Suggestion] = []
-        for _ in range(n):
+        for _ in range(self.room(n)):
             key = self._ask_new()
             if key is None:
                 break  # the finite space is used up

@@ -104,35 +104,22 @@ def _trial(study: Study, number: int) -> FrozenTrial | None:
         return None
 
 
-def _shorten(optimizer: cmaes.CMA, x: np.ndarray) -> np.ndarray:
-    """An injected solution as Hansen (2011) tells it: its step from the mean, y = (x - m) / sigma, is
-    shortened to a Mahalanobis length of at most sqrt(n) + 2n / (n + 2) under the covariance C."""
-    mean, sigma, covariance = optimizer._mean, optimizer._sigma, optimizer._C
-    n = len(mean)
-    y = (x - mean) / sigma
-    length = math.sqrt(max(float(y @ np.linalg.solve(covariance, y)), 0.0))
-    limit = math.sqrt(n) + 2 * n / (n + 2)
-    if length <= limit:
-        return x
-    # Between the mean and x, so still inside the box when both are.
-    return mean + sigma * y * (limit / length)
-
-
 class _KatibCmaEsSampler(CmaEsSampler):
     """CMA-ES over a fixed numeric search space, with Goptuna's restarts, keeping its optimizer in memory.
 
-    Every suggestion is drawn from the current distribution and joins the current generation. Once
-    ``population_size`` of the generation's members have completed, those (the first in ask order, as
-    Goptuna picks them) are told and the next generation begins. Members still running then, which only
-    happens at parallelTrialCount > 1, are not dropped: they move on to the next generation as injected
-    solutions (Hansen 2011, "Injecting external solutions into CMA-ES"), and when that generation is
-    told, an injected member's step from the mean is shortened to at most ``sqrt(n) + 2n / (n + 2)`` in
-    the Mahalanobis norm of the distribution it is told to, so that a point drawn a generation earlier
-    cannot drag the mean or the covariance too far. So every member is told exactly once and every tell
-    has exactly ``population_size`` solutions. Goptuna (and Optuna) tell the first ``population_size``
-    completed members too but forget the rest: at parallelTrialCount 4 a third of the evaluations or
-    more were never learnt from. A member whose trial fails (or that was refused as a duplicate) simply
-    leaves its generation.
+    A generation is a synchronous batch, as CMA-ES defines it: its ``population_size`` members are all
+    drawn from the same distribution, and the next generation's first member is drawn only once every
+    member has completed and the generation has been told. At parallelTrialCount > 1 the suggester therefore
+    hands out at most the members a generation has room for and then waits (``room`` is 0, the controller
+    pauses until a trial ends). So a run at parallelTrialCount 4 asks, tells and samples exactly what the
+    same seed does at parallelTrialCount 1, only with up to four trials at a time. Goptuna (and Optuna)
+    instead keep drawing from the current distribution while its generation is incomplete: at
+    parallelTrialCount 4 a generation took 7-9 members, of which the first six completed were told and
+    the rest forgotten; carrying those into the next generation as injected solutions (Hansen 2011)
+    recovered some of the loss but left the mean regret on Branin about twice that of parallelTrialCount 1.
+    The population is at least the parallelism the experiment first asked for (``min_population``), so
+    no slot idles for want of members. A member whose trial fails (or that was refused as a duplicate)
+    leaves its generation, which makes room for another.
     """
 
     def __init__(
@@ -150,20 +137,24 @@ class _KatibCmaEsSampler(CmaEsSampler):
             for name, d in search_space.items()
             if isinstance(d, FloatDistribution | IntDistribution) and not d.single()
         }
+        self._trans = (
+            _SearchSpaceTransform(self._fixed_space, transform_step=True, transform_0_1=True)
+            if self._fixed_space
+            else None
+        )
         self._katib_sigma0 = sigma0
         self._restart_strategy = restart_strategy
         saved = state.get("optimizer")
         self.optimizer: cmaes.CMA | None = decode_optimizer(saved) if saved else None
+        self.min_population = int(state.get("min_population", 0))
         restarts = state.get("restarts", {})
         self.n_restarts = int(restarts.get("n_restarts", 0))
         self.poptype = str(restarts.get("poptype", "small"))
         self.small_n_eval = int(restarts.get("small_n_eval", 0))
         self.large_n_eval = int(restarts.get("large_n_eval", 0))
         self.n_restarts_with_large = int(restarts.get("n_restarts_with_large", 0))
-        # The generation being filled: Optuna trial numbers of its members in ask order, and which of
-        # them were drawn in an earlier generation (injected).
+        # The generation being filled: Optuna trial numbers of its members in ask order.
         self.members: list[int] = []
-        self.injected: set[int] = set()
         # Generation sizes as told, newest last (bounded: for tests and diagnostics).
         self.told_sizes: deque[int] = deque(maxlen=64)
 
@@ -176,11 +167,19 @@ class _KatibCmaEsSampler(CmaEsSampler):
             "n_restarts_with_large": self.n_restarts_with_large,
         }
 
-    def join(self, number: int, injected: bool) -> None:
+    def join(self, number: int) -> None:
         """Make trial ``number`` a member of the current generation (a rebuilt suggester restoring it)."""
         self.members.append(number)
-        if injected:
-            self.injected.add(number)
+
+    def room(self, study: Study) -> int | None:
+        """How many more members the generation being filled takes, once every complete generation has
+        been told; None when CMA-ES has nothing to sample (no numeric parameter)."""
+        if self._trans is None:
+            return None
+        if self.optimizer is None:
+            return max(self._default_population(), self.min_population)
+        live = self._advance(study, self._trans)
+        return max(self.optimizer.population_size - len(live), 0)
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self._fixed_space
@@ -188,48 +187,52 @@ class _KatibCmaEsSampler(CmaEsSampler):
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        if not search_space:
+        trans = self._trans
+        if not search_space or trans is None:
             return {}
-        trans = _SearchSpaceTransform(search_space, transform_step=True, transform_0_1=True)
         if self.optimizer is None:
             self.optimizer = self._new_optimizer(trans, population_size=None, randomize=False)
-        # Only the members are read (not the whole history): a few storage lookups per ask.
+        self._advance(study, trans)
+        optimizer = self.optimizer
+        optimizer._rng.seed(self._cma_rng.rng.randint(1, 2**31 - 2))
+        params = optimizer.ask()
+        self.join(trial.number)
+        return trans.untransform(params)
+
+    def _advance(self, study: Study, trans: _SearchSpaceTransform) -> list[FrozenTrial]:
+        """Tell every generation whose members have all completed; the live members of the one being filled.
+
+        Only the members are read (not the whole history): a few storage lookups per call."""
         trials = [_trial(study, n) for n in self.members]
         live = [t for t in trials if t is not None and t.state in _LIVE]
-        while True:
+        while self.optimizer is not None:
             optimizer = self.optimizer
             complete = [t for t in live if t.state == TrialState.COMPLETE]
             if len(complete) < optimizer.population_size:
                 break
+            # More live members than the population only in a generation saved by an older pykatib,
+            # which did not wait: the first completed are told, the rest join the next generation.
             told = complete[: optimizer.population_size]
             self._tell(study, trans, optimizer, told)
             numbers = {t.number for t in told}
             live = [t for t in live if t.number not in numbers]
-            # The rest were drawn from the distribution just updated: injected into the next generation.
-            self.injected = {t.number for t in live}
         self.members = [t.number for t in live]
-        self.injected &= set(self.members)
-        optimizer = self.optimizer
-        optimizer._rng.seed(self._cma_rng.rng.randint(1, 2**31 - 2))
-        params = optimizer.ask()
-        self.join(trial.number, injected=False)
-        return trans.untransform(params)
+        return live
 
     def _tell(
         self, study: Study, trans: _SearchSpaceTransform, optimizer: cmaes.CMA, members: list[FrozenTrial]
     ) -> None:
         """Tell one generation, and restart if the run stalled."""
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
-        solutions = []
-        for t in members:
-            x = trans.transform(t.params)
-            if t.number in self.injected:
-                x = _shorten(optimizer, x)
-            solutions.append((x, sign * float(t.value)))  # type: ignore[arg-type]
+        solutions = [(trans.transform(t.params), sign * float(t.value)) for t in members]  # type: ignore[arg-type]
         optimizer.tell(solutions)
         self.told_sizes.append(len(solutions))
         if self._restart_strategy is not None and optimizer.should_stop():
             self._restart(trans, optimizer)
+
+    def _default_population(self) -> int:
+        """The cmaes library's (and Goptuna's) default population: 4 + floor(3 ln n)."""
+        return 4 + math.floor(3 * math.log(len(self._fixed_space)))
 
     def _restart(self, trans: _SearchSpaceTransform, stalled: cmaes.CMA) -> None:
         """IPOP / BIPOP (Auger and Hansen 2005; Hansen 2009), as Optuna 4.3 ran them."""
@@ -243,7 +246,7 @@ class _KatibCmaEsSampler(CmaEsSampler):
                 self.small_n_eval += n_eval
             else:
                 self.large_n_eval += n_eval
-            initial = 4 + math.floor(3 * math.log(len(trans.bounds)))
+            initial = self._default_population()
             if self.small_n_eval < self.large_n_eval:
                 self.poptype = "small"
                 multiplier = POPULATION_FACTOR**self.n_restarts_with_large
@@ -269,7 +272,8 @@ class _KatibCmaEsSampler(CmaEsSampler):
             bounds=trans.bounds,
             seed=self._cma_rng.rng.randint(1, 2**31 - 2),
             n_max_resampling=10 * len(trans.bounds),
-            population_size=population_size,
+            # Never fewer members than trials the experiment runs at once (a BIPOP small run included).
+            population_size=max(population_size or self._default_population(), self.min_population),
         )
 
 
@@ -299,8 +303,10 @@ class CmaesSuggester(OptunaSuggester):
             sigma0 = float(sigma) / narrowest if narrowest else float(sigma)  # type: ignore[arg-type]
         strategy = self.settings.get("restart_strategy") or "none"
         saved = state.get("cma", {})
-        # The current generation's members: re-added trials join it again.
-        self._restored = {tuple(key): bool(injected) for key, injected in saved.get("members", [])}
+        # The current generation's members: re-added trials join it again. (An older pykatib saved
+        # [assignment, injected] pairs.)
+        self._restored = {tuple(m[0] if m and isinstance(m[0], list) else m) for m in saved.get("members", [])}
+        self._waiting = False
         return _KatibCmaEsSampler(
             self._distributions,
             sigma0,
@@ -314,21 +320,34 @@ class CmaesSuggester(OptunaSuggester):
 
     def system_attrs(self, number: int, key: AssignmentKey) -> dict[str, Any]:
         # Called as each trial is re-added (after a restart): the hook to restore its generation membership.
-        injected = self._restored.pop(key, None)
-        if injected is not None:
-            self.sampler.join(number, injected)
+        if key in self._restored:
+            self._restored.discard(key)
+            self.sampler.join(number)
         return {}
+
+    def room(self, n: int) -> int:
+        sampler = self.sampler
+        if sampler.optimizer is None:
+            # The first request is for as many trials as the experiment runs at once.
+            sampler.min_population = max(sampler.min_population, n)
+        room = sampler.room(self.study)
+        if room is None:
+            return n
+        self._waiting = room < n
+        return min(room, n)
+
+    def waiting(self) -> bool:
+        return self._waiting
 
     def extra_state(self) -> dict[str, Any]:
         optimizer = self.sampler.optimizer
         sampler = self.sampler
-        members = [
-            [list(self.keys_by_number[n]), n in sampler.injected] for n in sampler.members if n in self.keys_by_number
-        ]
+        members = [list(self.keys_by_number[n]) for n in sampler.members if n in self.keys_by_number]
         return {
             "cma": {
                 "optimizer": encode_optimizer(optimizer) if optimizer is not None else None,
                 "restarts": self.sampler.restart_state(),
+                "min_population": sampler.min_population,
                 "members": members,
             }
         }
