@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pytest
-from optuna.trial import TrialState
 
 from pykatib.suggest.cmaes import CmaesSuggester, decode_optimizer, encode_optimizer
 from suggest_support import Controller, make, param, saved, space_of
