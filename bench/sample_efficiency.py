@@ -23,8 +23,9 @@ Grid is left out (the problems are continuous).
 ``--simulate`` checks the figures with many more seeds than real experiments can afford: each run drives the
 algorithm's suggester directly (no controller, store or processes), with the objective evaluated in this
 process; at parallelTrialCount P the suggester is asked for as many suggestions as slots are free, and
-trials end one at a time in a random (seeded) order, as real trials of varying length do. Nothing is saved;
-the same table is printed, with the standard error of each mean.
+trials end one at a time in a random (seeded) order, as real trials of varying length do. The same table is
+printed, with the standard error of each mean; runs are saved only when ``--results`` names a file (kept apart
+from real runs: the file remembers that it holds simulated ones).
 
 Every finished run is saved at once to the results file (JSON), and runs already there are skipped, so the
 matrix can be run in chunks, one command after another; ``--report`` prints the table from that file. The
@@ -234,14 +235,26 @@ OBJECTIVES = {"branin": _branin, "hartmann6": _hartmann6, "svm": _svm}
 def run_simulated(args: argparse.Namespace) -> None:
     command = shlex.join([".venv/bin/python", os.path.relpath(__file__, Path.cwd()), *sys.argv[1:]])
     started = time.perf_counter()
-    data: dict[str, Any] = {"invocations": [{"command": command}], "runs": []}
+    results_path = Path(args.results) if args.results else None
+    data: dict[str, Any] = load(results_path) if results_path else {"invocations": [], "runs": []}
+    if data["runs"] and not data.get("simulated"):
+        raise SystemExit(f"{results_path} holds real runs: give --simulate a file of its own")
+    data["simulated"] = True
+    done = {key(r) for r in data["runs"]}
+    invocation: dict[str, Any] = {"command": command, "runs": 0}
+    data["invocations"].append(invocation)
     for problem in args.problems:
         for algorithm in args.algorithms:
             for parallel in args.parallel:
                 for seed in [None] if algorithm == "sobol" else args.seeds:
+                    if (problem, algorithm, parallel, seed, args.trials) in done:
+                        continue
                     data["runs"].append(simulate_one(problem, algorithm, parallel, seed, args.trials))
+                    invocation["runs"] += 1
+                    invocation["wall_s"] = round(time.perf_counter() - started, 1)
+                    if results_path:
+                        save(results_path, data)
             print(f"  {problem} {algorithm} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    data["invocations"][0].update(runs=len(data["runs"]), wall_s=round(time.perf_counter() - started, 1))
     report(data, standard_error=True)
 
 
@@ -277,8 +290,10 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def run_matrix(args: argparse.Namespace) -> None:
-    results_path = Path(args.results)
+    results_path = Path(args.results or Path(tempfile.gettempdir()) / "pykatib-sample-efficiency.json")
     data = load(results_path)
+    if data.get("simulated"):
+        raise SystemExit(f"{results_path} holds simulated runs: give the real matrix a file of its own")
     done = {key(r) for r in data["runs"]}
     plan = []
     for problem in args.problems:
@@ -423,14 +438,17 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=1, help="experiments run at the same time (worker processes)")
-    parser.add_argument("--results", default=str(Path(tempfile.gettempdir()) / "pykatib-sample-efficiency.json"))
+    parser.add_argument(
+        "--results", help="results file (JSON; default for real runs: pykatib-sample-efficiency.json in the temp dir)"
+    )
     parser.add_argument("--ml-in-process", action="store_true", help="svm trials import scikit-learn themselves")
     parser.add_argument("--report", metavar="FILE", help="print the table from a results file and exit")
     parser.add_argument("--simulate", action="store_true", help="suggesters driven in process, many seeds (see above)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.report:
-        report(load(Path(args.report)))
+        data = load(Path(args.report))
+        report(data, standard_error=bool(data.get("simulated")))
     elif args.simulate:
         run_simulated(args)
     else:

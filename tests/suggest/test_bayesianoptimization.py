@@ -107,3 +107,22 @@ def test_rebuilt_keeps_gp_hedges_gains() -> None:
         rebuilt = make("bayesianoptimization", space_of(*plane()), state=saved(controller.suggester), **settings)
         expected = [s.assignment for s in rebuilt.suggest(1, list(controller.trials))]
         assert controller.ask() == expected, f"call {call}"
+
+
+@pytest.mark.parametrize("estimator", ["GP", "RF"])
+def test_points_still_out_there_are_told_with_the_surrogates_mean(estimator: str) -> None:
+    # A kriging believer: the batch's model is told, for each running trial, what the surrogate expects
+    # there, not a constant (skopt's cl_min lies with the best value so far).
+    settings = {**CHEAP, "base_estimator": estimator, "n_initial_points": "4", "random_state": "3"}
+    suggester = make("bayesianoptimization", space_of(*plane()), **settings)
+    assert isinstance(suggester, BayesianOptimizationSuggester)
+    controller = Controller(suggester, parallel=3)
+    controller.run(6)
+    running = [suggester._codecs.encode(controller.trials[i].assignment) for i in controller.running]
+    assert len(running) == 3
+    optimizer = suggester.optimizer
+    liar = suggester._liar(running)
+    expected = optimizer.models[-1].predict(optimizer.space.transform(running))
+    assert liar.Xi[-3:] == running
+    assert np.allclose(liar.yi[-3:], expected)
+    assert not np.allclose(liar.yi[-3:], min(optimizer.yi))
