@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from pykatib.suggest import TrialResult
 from pykatib.suggest.cmaes import CmaesSuggester, decode_optimizer, encode_optimizer
 from suggest_support import Controller, make, param, saved, space_of
 
@@ -159,3 +161,31 @@ def test_rebuilt_at_any_point_at_parallel_four_continues_exactly() -> None:
         # A rebuilt suggester has not been asked yet: whether to wait first is the live one's answer.
         expected = RandomOrder(twin, rng).step(live.controller.full())
         assert live.step() == expected, f"call {call}"
+
+
+def test_a_member_lost_in_a_crash_is_replaced_by_its_rerun() -> None:
+    # The controller re-runs a TrialLost trial with the same values (a new trial): the re-run takes the lost
+    # member's place, so the generation does not grow a member whose result it would never be told.
+    suggester = plane()
+    controller = Controller(suggester, parallel=4)
+    controller.ask()
+    population = suggester.sampler.optimizer.population_size
+    lost = controller.trials[1]
+    controller.trials[1] = replace(lost, phase="Killed")
+    controller.trials.append(TrialResult("rerun", lost.assignment, "Running"))
+    controller.running[1] = len(controller.trials) - 1
+    # Room for the rest of the generation, and no more: the re-run is one of its members.
+    batch = suggester.suggest(3, controller.trials)
+    assert len(batch) == population - 4 == 2
+    assert suggester.waiting()
+    for suggestion in batch:
+        controller.running.append(len(controller.trials))
+        controller.trials.append(TrialResult(f"t-{len(controller.trials)}", suggestion.assignment, "Running"))
+    # The generation is told once its members, the re-run among them, have completed: one trial more than
+    # the population in all (the lost one), and none drawn beyond it.
+    while controller.running:
+        assert not suggester.sampler.told_sizes
+        controller.finish(force=True)
+    assert len(controller.trials) == population + 1
+    controller.ask()
+    assert list(suggester.sampler.told_sizes) == [population]

@@ -319,9 +319,14 @@ class CmaesSuggester(OptunaSuggester):
         return (self.sampler._cma_rng.rng, self.sampler._independent_sampler._rng.rng)  # type: ignore[attr-defined]
 
     def system_attrs(self, number: int, key: AssignmentKey) -> dict[str, Any]:
-        # Called as each trial is re-added (after a restart): the hook to restore its generation membership.
+        # Called for each trial this suggester did not suggest itself: the hook to restore a member's place
+        # in its generation after a restart, and to give a member lost in a crash (Killed, TrialLost) the
+        # place of the trial the controller re-runs with the same values, so the generation waits for that
+        # result instead of drawing one more member and ignoring it.
         if key in self._restored:
             self._restored.discard(key)
+            self.sampler.join(number)
+        elif any(self.keys_by_number.get(n) == key for n in self.sampler.members):
             self.sampler.join(number)
         return {}
 
