@@ -189,3 +189,40 @@ def test_a_member_lost_in_a_crash_is_replaced_by_its_rerun() -> None:
     assert len(controller.trials) == population + 1
     controller.ask()
     assert list(suggester.sampler.told_sizes) == [population]
+
+
+@pytest.mark.parametrize("strategy", ["ipop", "bipop"])
+def test_rebuilt_just_before_a_restart_restarts_the_same_way(strategy: str) -> None:
+    # The generation whose tell restarts CMA-ES is told before the call's first ask (to know the room left):
+    # the restart's random mean and seed must come from the state and the asks, not from whatever the
+    # sampler's generator was left at, or a suggester rebuilt just before it draws another run.
+    suggester = plane(restart_strategy=strategy)
+    controller = Controller(suggester, flat)
+    for _ in range(250):
+        controller.finish()
+        state, trials = saved(suggester), list(controller.trials)
+        restarts = suggester.sampler.n_restarts
+        suggested = controller.ask()
+        if suggester.sampler.n_restarts > restarts:
+            break
+    else:
+        pytest.fail("no restart")
+    rebuilt = make("cmaes", suggester.space, state=state, random_state="2", restart_strategy=strategy)
+    assert [s.assignment for s in rebuilt.suggest(1, trials)] == suggested
+
+
+def test_a_used_up_space_is_the_end_not_a_pause() -> None:
+    # Fewer suggestions than the generation has room for means the finite space is used up: waiting() must
+    # then say no, or the controller takes the end of the search space for a pause (and, with no trial left
+    # active, ends the experiment as a suggester bug).
+    space = space_of(param("n", "int", min="1", max="6"), param("m", "int", min="0", max="2"))
+    suggester = make("cmaes", space, random_state="7")
+    controller = Controller(suggester, lambda a: float(a["n"]), parallel=4)
+    while len(controller.trials) < 18:
+        controller.finish(force=True)
+        controller.ask()
+    while controller.running:
+        controller.finish(force=True)
+    population = suggester.sampler.optimizer.population_size
+    assert suggester.suggest(population, controller.trials) == []
+    assert not suggester.waiting()

@@ -40,11 +40,13 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from pykatib.spec.models import Distribution
-from pykatib.suggest._optuna import OptunaSuggester
-from pykatib.suggest.base import AssignmentKey
+from pykatib.suggest._optuna import OptunaSuggester, derive_seed
+from pykatib.suggest.base import AssignmentKey, Suggestion, TrialResult
 
 # Katib's Goptuna options: cmaes.SamplerOptionIPop(2) / SamplerOptionBIPop(2).
 POPULATION_FACTOR = 2
+# derive_seed's stream for a restart decided before an ask (an ask's own streams are 0 and 1).
+_RESTART = 1 << 21
 
 
 def _encode(value: Any) -> Any:
@@ -307,6 +309,7 @@ class CmaesSuggester(OptunaSuggester):
         # [assignment, injected] pairs.)
         self._restored = {tuple(m[0] if m and isinstance(m[0], list) else m) for m in saved.get("members", [])}
         self._waiting = False
+        self._granted = 0  # suggestions the latest call had room for
         return _KatibCmaEsSampler(
             self._distributions,
             sigma0,
@@ -335,11 +338,21 @@ class CmaesSuggester(OptunaSuggester):
         if sampler.optimizer is None:
             # The first request is for as many trials as the experiment runs at once.
             sampler.min_population = max(sampler.min_population, n)
+        # A generation told here (before the call's first ask) may restart CMA-ES (ipop, bipop), which draws
+        # its new mean and seed from this generator: seeded from the asks so far, as before an ask, so that a
+        # rebuilt suggester restarts the same way.
+        sampler._cma_rng.rng.seed(derive_seed(self._seed, self._asks, _RESTART))
         room = sampler.room(self.study)
-        if room is None:
-            return n
-        self._waiting = room < n
-        return min(room, n)
+        self._granted = n if room is None else min(room, n)
+        self._waiting = room is not None and room < n
+        return self._granted
+
+    def suggest(self, n: int, trials: Sequence[TrialResult]) -> list[Suggestion]:
+        suggestions = super().suggest(n, trials)
+        if len(suggestions) < self._granted:
+            # Fewer than the generation has room for: the finite space is used up, the end and not a pause.
+            self._waiting = False
+        return suggestions
 
     def waiting(self) -> bool:
         return self._waiting
