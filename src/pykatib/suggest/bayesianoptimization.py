@@ -111,7 +111,8 @@ def _from_skopt(point: Sequence[Any]) -> list[Internal]:
 
 
 def _believed(optimizer: Optimizer, point: list[Any]) -> float:
-    """The surrogate's mean at ``point``: the value a kriging believer tells for a point still out there."""
+    """The surrogate's prediction at ``point`` (its mean; GBRT's median quantile): the value a kriging
+    believer tells for a point still out there."""
     if not optimizer.models:
         return float(np.min(optimizer.yi))  # no surrogate yet (random initial points): skopt's cl_min
     return float(optimizer.models[-1].predict(optimizer.space.transform([point]))[0])
@@ -151,6 +152,9 @@ class BayesianOptimizationSuggester(Suggester):
                 acq_func=str(settings.get("acq_func", "gp_hedge")),
                 acq_optimizer=str(settings.get("acq_optimizer", "auto")),
                 random_state=self._seed,
+                # skopt keeps every fitted surrogate unless told otherwise (a GP holds an N x N matrix: memory
+                # quadratic in trials, summed over all of them); only the latest one is ever used.
+                model_queue_size=1,
             )
         # gp_hedge's bookkeeping from just before the latest tell, restored before a rebuilt suggester's first.
         self._before_tell: dict[str, Any] = {
@@ -291,6 +295,7 @@ class BayesianOptimizationSuggester(Suggester):
             acq_func_kwargs=optimizer.acq_func_kwargs,
             acq_optimizer_kwargs=optimizer.acq_optimizer_kwargs,
             random_state=derive_seed(self._seed, _ASK, self._asks, 1),
+            model_queue_size=1,
         )
         liar._initial_samples = optimizer._initial_samples
         if hasattr(optimizer, "gains_"):
