@@ -179,7 +179,7 @@ class _KatibCmaEsSampler(CmaEsSampler):
         if self._trans is None:
             return None
         if self.optimizer is None:
-            return max(self._default_population(), self.min_population)
+            return self._population(None)
         live = self._advance(study, self._trans)
         return max(self.optimizer.population_size - len(live), 0)
 
@@ -236,6 +236,11 @@ class _KatibCmaEsSampler(CmaEsSampler):
         """The cmaes library's (and Goptuna's) default population: 4 + floor(3 ln n)."""
         return 4 + math.floor(3 * math.log(len(self._fixed_space)))
 
+    def _population(self, requested: int | None) -> int:
+        """The population a new optimizer gets: ``requested`` (a restart's) or the default, and never fewer
+        members than trials the experiment runs at once (a BIPOP small run included)."""
+        return max(requested or self._default_population(), self.min_population)
+
     def _restart(self, trans: _SearchSpaceTransform, stalled: cmaes.CMA) -> None:
         """IPOP / BIPOP (Auger and Hansen 2005; Hansen 2009), as Optuna 4.3 ran them."""
         self.n_restarts += 1
@@ -274,8 +279,7 @@ class _KatibCmaEsSampler(CmaEsSampler):
             bounds=trans.bounds,
             seed=self._cma_rng.rng.randint(1, 2**31 - 2),
             n_max_resampling=10 * len(trans.bounds),
-            # Never fewer members than trials the experiment runs at once (a BIPOP small run included).
-            population_size=max(population_size or self._default_population(), self.min_population),
+            population_size=self._population(population_size),
         )
 
 
