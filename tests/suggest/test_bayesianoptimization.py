@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -11,7 +12,13 @@ from sklearn.ensemble import GradientBoostingRegressor
 from skopt.space import Categorical, Integer, Real
 
 from pykatib.suggest._codec import SpaceCodec
-from pykatib.suggest.bayesianoptimization import BayesianOptimizationSuggester, _QuantileRegressor, skopt_dimension
+from pykatib.suggest.bayesianoptimization import (
+    BayesianOptimizationSuggester,
+    ThompsonBeliever,
+    _draw,
+    _QuantileRegressor,
+    skopt_dimension,
+)
 from suggest_support import Controller, assert_in_space, make, param, saved, space_of
 
 CHEAP = {"acq_func": "EI", "acq_optimizer": "sampling"}
@@ -110,20 +117,61 @@ def test_rebuilt_keeps_gp_hedges_gains() -> None:
         assert controller.ask() == expected, f"call {call}"
 
 
-@pytest.mark.parametrize("estimator", ["GP", "RF"])
-def test_points_still_out_there_are_told_with_the_surrogates_mean(estimator: str) -> None:
-    # A kriging believer: the batch's model is told, for each running trial, what the surrogate expects
-    # there, not a constant (skopt's cl_min lies with the best value so far).
+def running_points(estimator: str, parallel: int = 3, calls: int = 6) -> tuple[BayesianOptimizationSuggester, list]:
     settings = {**CHEAP, "base_estimator": estimator, "n_initial_points": "4", "random_state": "3"}
     suggester = make("bayesianoptimization", space_of(*plane()), **settings)
     assert isinstance(suggester, BayesianOptimizationSuggester)
-    controller = Controller(suggester, parallel=3)
-    controller.run(6)
+    controller = Controller(suggester, parallel=parallel)
+    controller.run(calls)
     running = [suggester._codecs.encode(controller.trials[i].assignment) for i in controller.running]
-    assert len(running) == 3
+    assert len(running) == parallel
+    return suggester, running
+
+
+def test_points_still_out_there_are_told_with_the_surrogates_mean() -> None:
+    # A kriging believer: the batch's model is told, for each running trial, what the surrogate expects
+    # there, not a constant (skopt's cl_min lies with the best value so far). RF: skopt's own Optimizer.
+    suggester, running = running_points("RF")
     optimizer = suggester.optimizer
     liar = suggester._liar(running)
     expected = optimizer.models[-1].predict(optimizer.space.transform(running))
     assert liar.Xi[-3:] == running
     assert np.allclose(liar.yi[-3:], expected)
     assert not np.allclose(liar.yi[-3:], min(optimizer.yi))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # suggest() silences them too
+def test_a_gp_believer_is_told_the_means_and_each_batch_member_in_turn() -> None:
+    suggester, running = running_points("GP")
+    optimizer = suggester.optimizer
+    believer = ThompsonBeliever(optimizer, running, np.random.RandomState(0))
+    assert believer.told[:-3] == list(optimizer.yi)
+    assert np.allclose(believer.told[-3:], optimizer.models[-1].predict(optimizer.space.transform(running)))
+    # The drawn point lies in the space; once it is out there too, the batch model believes it in turn.
+    point = believer.sample()
+    suggester._codecs.decode(point)
+    expected = float(believer.model.predict(optimizer.space.transform([point]))[0])
+    believer.believe(point)
+    assert np.isclose(believer.told[-1], expected)
+    assert len(believer.told) == len(optimizer.yi) + 4
+
+
+def test_parallel_gp_trials_refine_the_basin_the_surrogate_is_sure_of() -> None:
+    # Thompson draws keep landing where the surrogate is sure the minimum is, so parallel trials refine it
+    # together: the last suggestions all lie close to the quadratic's minimum at (1, -2).
+    settings = {"n_initial_points": "6", "random_state": "5"}
+    suggester = make("bayesianoptimization", space_of(*plane()), **settings)
+    controller = Controller(suggester, parallel=4)
+    assignments = controller.run(20)
+    assert len(set(map(str, assignments))) == len(assignments) == 23
+    late = [(float(a["x"]), float(a["y"])) for a in assignments[-8:]]
+    assert all(math.dist(p, (1.0, -2.0)) < 0.5 for p in late), late
+    assert controller.best() < 0.01
+
+
+def test_a_draw_survives_a_singular_covariance() -> None:
+    # Two identical candidates make the posterior covariance singular; jitter or the diagonal still draws.
+    cov = np.ones((2, 2))
+    drawn = _draw(np.zeros(2), cov, np.random.RandomState(1))
+    assert drawn.shape == (2,) and np.all(np.isfinite(drawn))
+    assert np.isclose(drawn[0], drawn[1], atol=1e-3)

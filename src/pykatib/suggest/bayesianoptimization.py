@@ -14,14 +14,23 @@ Settings pass straight through: ``base_estimator`` (GP, RF, ET, GBRT), ``n_initi
 
 As in Katib, only trials with an objective value (Succeeded, EarlyStopped) are told, negated when
 maximizing, since skopt minimizes. Unlike Katib, which asks skopt for a batch knowing nothing of trials
-still running, a batch is asked from a copy of the optimizer that is also told every point still out there
-(running trials, and the batch's members already chosen) with the surrogate's own mean there as its value:
-the "kriging believer" of Ginsbourger et al. (2010), so parallel trials spread out without being pushed
-off the promising region. skopt's own ``ask(n_points)`` lies with the best value so far ("cl_min"); on
-Hartmann6 at parallelTrialCount 4 that left the mean regret about seven times that of one trial at a time
-(``bench/sample_efficiency.py --simulate``, 8 seeds: cl_min 0.36, cl_mean 0.28, cl_max 0.38, believer 0.17,
-one at a time 0.05; docs/benchmarks.md). skopt cannot
-suggest before its first result when ``n_initial_points`` is 0 (Katib crashes there); random points fill in.
+still running, a suggestion made while points are out there (running trials, and the batch's members
+already chosen) comes from a batch model that is also told each of those points with the surrogate's own
+mean there as its value (the "kriging believer" of Ginsbourger et al., 2010):
+
+* with a GP (the default), the suggestion is the minimum of one function drawn from that model's
+  posterior (Thompson sampling, as in Kandasamy et al., 2018, "Parallelised Bayesian optimisation via
+  Thompson sampling"), over 1,000 uniform candidates and 1,050 steps of three sizes around the five best points;
+* with RF, ET or GBRT (no posterior to draw from), it is what the batch model's acquisition function picks.
+
+One trial at a time nothing is out there and skopt's own ask runs, with ``acq_func`` and ``acq_optimizer``
+as set. skopt's ``ask(n_points)`` lies with the best value so far ("cl_min"); on Hartmann6 at
+parallelTrialCount 4 that left the mean regret seven times that of one trial at a time, the believer
+with the acquisition function still three times; the believer with Thompson sampling brings it to
+or below one trial at a time: the acquisition function spreads a batch out of the basin the surrogate is
+sure of, while draws keep refining it (``bench/sample_efficiency.py --simulate``; docs/benchmarks.md).
+skopt cannot suggest before its first result when ``n_initial_points`` is 0 (Katib crashes there); random
+points fill in.
 
 ``GBRT`` works around two breakages of scikit-optimize 0.10.2 (its last release): its quantile regressor
 predates scikit-learn 1.6's estimator tags (skopt then refuses it as "not a regressor") and calls
@@ -43,11 +52,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.optimize import fmin_l_bfgs_b
+from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from skopt import Optimizer
-from skopt.learning import GradientBoostingQuantileRegressor
+from skopt.acquisition import gaussian_acquisition_1D
+from skopt.learning import GaussianProcessRegressor, GradientBoostingQuantileRegressor
 from skopt.space import Categorical, Dimension, Integer, Real
+from skopt.utils import has_gradients
 
 from pykatib.spec.models import ObjectiveType
 from pykatib.spec.space import SearchSpace
@@ -63,7 +76,13 @@ from pykatib.suggest.base import (
 )
 
 # Streams derived from the experiment's seed, one per use, so that none depends on how often another ran.
-_ESTIMATOR, _ASK, _TELL, _FALLBACK = 1, 2, 3, 4
+_ESTIMATOR, _ASK, _TELL, _FALLBACK, _THOMPSON = 1, 2, 3, 4, 5
+# Thompson sampling's candidates: uniform over the space, and Gaussian steps (in the GP's [0, 1] coordinates)
+# of three sizes around the best points found, where a drawn minimum most often lies once the surrogate has
+# found a basin; the smallest steps let parallel trials refine the optimum as finely as skopt's L-BFGS does.
+_UNIFORM_CANDIDATES = 1000
+_LOCAL_CENTRES, _LOCAL_CANDIDATES, _LOCAL_STEPS = 5, 70, (0.05, 0.01, 0.002)
+_POLISH_BOX = 0.05
 
 
 class _QuantileRegressor(GradientBoostingQuantileRegressor):
@@ -116,6 +135,97 @@ def _believed(optimizer: Optimizer, point: list[Any]) -> float:
     if not optimizer.models:
         return float(np.min(optimizer.yi))  # no surrogate yet (random initial points): skopt's cl_min
     return float(optimizer.models[-1].predict(optimizer.space.transform([point]))[0])
+
+
+class ThompsonBeliever:
+    """The batch model for a GP with points still out there: a GP told the real results and, for each point
+    out there, the surrogate's mean at it (kriging believer). A suggestion is the minimum of one function
+    drawn from its posterior over a candidate set (Thompson sampling), moved to the highest expected
+    improvement within a small box around it.
+
+    The believed points have next to no posterior variance, so a drawn function rarely has its minimum on
+    top of one; but where the surrogate is sure of a basin, draws keep landing in it and the parallel trials
+    refine it together, as one trial at a time would, rather than being pushed out of it by the believer's
+    acquisition function; where it is unsure, draws spread over the basins it cannot yet tell apart."""
+
+    def __init__(self, optimizer: Optimizer, lies: list[list[Any]], rng: np.random.RandomState) -> None:
+        self._space = optimizer.space  # normalised to [0, 1] for a GP, by skopt
+        self._estimator = optimizer.base_estimator_
+        self._rng = rng
+        self._x = list(optimizer.Xi)
+        self._y = [float(y) for y in optimizer.yi]
+        self._y_opt = min(self._y)
+        # A GP over categories only (skopt's Hamming kernel) has no gradient to climb: the draw stands.
+        self._polishable = has_gradients(self._estimator)
+        best = np.argsort(optimizer.yi, kind="stable")[:_LOCAL_CENTRES]
+        self._centres = np.asarray(self._space.transform([optimizer.Xi[i] for i in best]))
+        self.model = optimizer.models[-1]
+        if lies:
+            self._x += lies
+            self._y += [float(y) for y in self.model.predict(self._space.transform(lies))]
+            self.model = self._fit()
+
+    @property
+    def told(self) -> list[float]:
+        return list(self._y)
+
+    def believe(self, point: list[Any]) -> None:
+        """Tell the batch model that ``point`` is now out there too."""
+        self._y.append(float(self.model.predict(self._space.transform([point]))[0]))
+        self._x.append(point)
+        self.model = self._fit()
+
+    def sample(self) -> list[Any]:
+        space, rng = self._space, self._rng
+        dims = space.transformed_n_dims
+        uniform = np.asarray(space.transform(space.rvs(_UNIFORM_CANDIDATES, random_state=rng)))
+        steps = rng.normal(0.0, 1.0, size=(len(_LOCAL_STEPS), len(self._centres), _LOCAL_CANDIDATES, dims))
+        steps *= np.asarray(_LOCAL_STEPS)[:, None, None, None]
+        local = np.clip((self._centres[None, :, None, :] + steps).reshape(-1, dims), 0.0, 1.0)
+        # Back and forth through the space: integers rounded, one-hot categories made whole again.
+        local = np.asarray(space.transform(space.inverse_transform(local)))
+        candidates = np.vstack([uniform, local])
+        mean, cov = self.model.predict(candidates, return_cov=True)
+        drawn = _draw(np.asarray(mean, dtype=float).ravel(), np.asarray(cov, dtype=float), rng)
+        chosen = candidates[int(np.argmin(drawn))]
+        chosen = self._polish(chosen) if self._polishable else chosen
+        return list(space.inverse_transform(chosen.reshape(1, -1))[0])
+
+    def _polish(self, x: np.ndarray) -> np.ndarray:
+        """The draw says where; expected improvement, maximised by L-BFGS as skopt does in a small box around
+        the drawn point, says exactly where (a drawn minimum is only as fine as the candidates)."""
+        bounds = [
+            (max(low, v - _POLISH_BOX), min(high, v + _POLISH_BOX))
+            for v, (low, high) in zip(x, self._space.transformed_bounds, strict=True)
+        ]
+        best, value, _ = fmin_l_bfgs_b(
+            gaussian_acquisition_1D,
+            x,
+            args=(self.model, self._y_opt, "EI", None),
+            bounds=bounds,
+            approx_grad=False,
+            maxiter=20,
+        )
+        start = float(np.ravel(gaussian_acquisition_1D(x, self.model, self._y_opt, "EI", None)[0])[0])
+        return np.asarray(best) if float(np.ravel(value)[0]) <= start else x
+
+    def _fit(self) -> Any:
+        model = clone(self._estimator)  # what skopt's tell fits, with the same random_state
+        model.fit(self._space.transform(self._x), self._y)
+        return model
+
+
+def _draw(mean: np.ndarray, cov: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    """One draw of N(mean, cov); cov is a GP's posterior over close candidates, so often only just positive
+    definite: jitter is added until a Cholesky factor exists, else the draw ignores the correlations."""
+    noise = rng.standard_normal(len(mean))  # drawn first: the same numbers used whichever branch runs
+    scale = float(np.mean(np.diag(cov))) or 1.0
+    for jitter in (1e-10, 1e-8, 1e-6, 1e-4):
+        try:
+            return mean + np.linalg.cholesky(cov + jitter * scale * np.eye(len(mean))) @ noise
+        except np.linalg.LinAlgError:
+            continue
+    return mean + np.sqrt(np.clip(np.diag(cov), 0.0, None)) * noise
 
 
 class BayesianOptimizationSuggester(Suggester):
@@ -259,15 +369,21 @@ class BayesianOptimizationSuggester(Suggester):
         optimizer = self.optimizer
         optimizer.rng.seed(derive_seed(self._seed, _ASK, self._asks))
         fallback_rng = np.random.default_rng(derive_seed(self._seed, _FALLBACK, self._asks))
+        thompson_rng = np.random.RandomState(derive_seed(self._seed, _THOMPSON, self._asks))
         self._asks += 1
         # Points whose results are not in yet: suggestions not created so far, and trials still running.
-        lies = list(self._pending.values()) + [x for _, x in self._active.values() if x is not None]
+        out = list(self._pending.values()) + [x for _, x in self._active.values() if x is not None]
+        lies = [_to_skopt(x) for x in out]
         liar: Optimizer | None = None
+        believer: ThompsonBeliever | None = None
         if optimizer.yi and optimizer._n_initial_points <= 0 and (n > 1 or lies):
-            liar = self._liar([_to_skopt(x) for x in lies])
+            if isinstance(optimizer.base_estimator_, GaussianProcessRegressor):
+                believer = ThompsonBeliever(optimizer, lies, thompson_rng)
+            else:
+                liar = self._liar(lies)
         keys: list[AssignmentKey] = []
         for i in range(n):
-            key = self._propose(liar)
+            key = self._codecs.decode(_from_skopt(believer.sample())) if believer else self._propose(liar)
             if key is None or key in self._seen:
                 key = self._fallback.pick(self._seen, fallback_rng)
                 if key is None:
@@ -277,13 +393,17 @@ class BayesianOptimizationSuggester(Suggester):
             self._seen.add(key)
             self._pending[key] = point
             keys.append(key)
-            if liar is not None and i < n - 1:
-                liar.tell(_to_skopt(point), _believed(liar, _to_skopt(point)))
+            if i < n - 1:
+                if believer is not None:
+                    believer.believe(_to_skopt(point))
+                elif liar is not None:
+                    liar.tell(_to_skopt(point), _believed(liar, _to_skopt(point)))
         return keys
 
     def _liar(self, lies: list[list[Any]]) -> Optimizer:
-        """``optimizer.copy()`` told the real results and the believed values of the points out there in one
-        fit (copy, then tell, fits twice)."""
+        """For the surrogates without a posterior to sample (RF, ET, GBRT): ``optimizer.copy()`` told the real
+        results and the believed values of the points out there in one fit (copy, then tell, fits twice); its
+        acquisition function then picks the point."""
         optimizer = self.optimizer
         liar = Optimizer(
             dimensions=optimizer.space.dimensions,

@@ -7,6 +7,12 @@ that trials still running count as (pessimistic) observations and a batch spread
 onto one promising point. Everything else is Optuna's default. normal/logNormal parameters are refused
 at validation (Katib's Optuna service silently drops them from the search space).
 
+One step beyond Katib: ``n_startup_trials`` counts the trials suggested, as its name says, not only those
+finished. Optuna counts finished ones, so at parallelTrialCount 4 it drew three more random trials than at
+1 (the first model-based suggestion waited for ten results while three more random ones were out). On
+Hartmann6 at parallelTrialCount 4 this lowers the mean regret from 0.482 to 0.459 (1,000 simulated seeds;
+docs/benchmarks.md). One trial at a time it changes nothing.
+
 Restart: the sampler keeps nothing between asks beyond its random generators, which are re-seeded per
 ask (see ``_optuna``), so a rebuilt suggester given the same trials continues with the same suggestions.
 """
@@ -17,18 +23,41 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from optuna import Study
+from optuna.distributions import BaseDistribution
 from optuna.samplers import TPESampler
+from optuna.trial import FrozenTrial, TrialState
 
 from pykatib.suggest._optuna import OptunaSuggester
+
+_SUGGESTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+class SuggestedStartupTpeSampler(TPESampler):
+    """Optuna's TPESampler, random for the first ``n_startup_trials`` trials suggested, running ones included
+    (Optuna's counts only finished trials), and for as long as no trial has finished."""
+
+    def _sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        # Uncached: running trials change state between asks (Optuna reads them so under the constant liar).
+        others = [
+            t for t in study._get_trials(deepcopy=False, states=_SUGGESTED, use_cache=False) if t.number != trial.number
+        ]
+        if len(others) < self._n_startup_trials or all(t.state is TrialState.RUNNING for t in others):
+            return {}
+        return self._sample(study, trial, search_space)
 
 
 class MultivariateTpeSuggester(OptunaSuggester):
     """Optuna's multivariate TPE with the constant liar."""
 
-    sampler: TPESampler
+    sampler: SuggestedStartupTpeSampler
 
-    def create_sampler(self, seed: int, state: Mapping[str, Any]) -> TPESampler:
-        return TPESampler(
+    def create_sampler(self, seed: int, state: Mapping[str, Any]) -> SuggestedStartupTpeSampler:
+        return SuggestedStartupTpeSampler(
             n_startup_trials=int(self.settings["n_startup_trials"]),  # type: ignore[call-overload]
             n_ei_candidates=int(self.settings["n_ei_candidates"]),  # type: ignore[call-overload]
             multivariate=True,
