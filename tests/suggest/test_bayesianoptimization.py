@@ -148,7 +148,8 @@ def test_a_gp_believer_is_told_the_means_and_each_batch_member_in_turn() -> None
     assert believer.told[:-3] == list(optimizer.yi)
     assert np.allclose(believer.told[-3:], optimizer.models[-1].predict(optimizer.space.transform(running)))
     # The drawn point lies in the space; once it is out there too, the batch model believes it in turn.
-    point = believer.sample()
+    point = believer.sample(lambda _: True)
+    assert point is not None
     suggester._codecs.decode(point)
     expected = float(believer.model.predict(optimizer.space.transform([point]))[0])
     believer.believe(point)
@@ -175,3 +176,28 @@ def test_a_draw_survives_a_singular_covariance() -> None:
     drawn = _draw(np.zeros(2), cov, np.random.RandomState(1))
     assert drawn.shape == (2,) and np.all(np.isfinite(drawn))
     assert np.isclose(drawn[0], drawn[1], atol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # suggest() silences them too
+def test_in_a_discrete_space_draws_go_to_points_not_tried_yet() -> None:
+    # Rounding lands many candidates (the steps around the best points above all) on points already tried;
+    # those are left out before the draw, so no suggestion falls back to a random point for that reason.
+    space = space_of(param("x", "int", min="-10", max="10"), param("y", "int", min="-10", max="10"))
+    settings = {"n_initial_points": "5", "random_state": "2"}
+    suggester = make("bayesianoptimization", space, **settings)
+    assert isinstance(suggester, BayesianOptimizationSuggester)
+    controller = Controller(suggester, parallel=4)
+    controller.run(12)
+    optimizer = suggester.optimizer
+    running = [suggester._codecs.encode(controller.trials[i].assignment) for i in controller.running]
+    seen = suggester._seen
+    believer = ThompsonBeliever(optimizer, running, np.random.RandomState(0))
+    for _ in range(10):
+        point = believer.sample(lambda p: suggester._codecs.decode(p) not in seen)
+        assert point is not None
+        key = suggester._codecs.decode(point)
+        assert key not in seen
+        seen.add(key)
+        believer.believe(point)
+    # With every point tried there is nothing to draw.
+    assert believer.sample(lambda _: False) is None

@@ -26,7 +26,8 @@ mean there as its value (the "kriging believer" of Ginsbourger et al., 2010):
 * with RF, ET or GBRT (no posterior to draw from), it is what the batch model's acquisition function picks.
 
 One trial at a time nothing is out there and skopt's own ask runs, with ``acq_func`` and ``acq_optimizer``
-as set; the draw and its polish (expected improvement) do not follow ``acq_func``. On Hartmann6 at
+as set; the draw and its polish (expected improvement by L-BFGS) do not follow ``acq_func``,
+``acq_optimizer`` or ``acq_func_kwargs``. On Hartmann6 at
 parallelTrialCount 4 (``bench/sample_efficiency.py --simulate``; docs/benchmarks.md) skopt's
 ``ask(n_points)``, which lies with the best value so far ("cl_min"), left the mean regret about seven times
 that of one trial at a time, the believer with the acquisition function three times (it spreads a batch
@@ -50,7 +51,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -177,7 +178,9 @@ class ThompsonBeliever:
         self._x.append(point)
         self.model = self._fit()
 
-    def sample(self) -> list[Any]:
+    def sample(self, is_new: Callable[[list[Any]], bool]) -> list[Any] | None:
+        """A point for which ``is_new`` holds (None: no candidate is new; rounding in a discrete space often
+        lands steps on points already tried, the best ones above all)."""
         space, rng = self._space, self._rng
         dims = space.transformed_n_dims
         uniform = np.asarray(space.transform(space.rvs(_UNIFORM_CANDIDATES, random_state=rng)))
@@ -187,20 +190,29 @@ class ThompsonBeliever:
         # Back and forth through the space: integers rounded, one-hot categories made whole again.
         local = np.asarray(space.transform(space.inverse_transform(local)))
         candidates = np.vstack([uniform, local])
+        _, first = np.unique(candidates, axis=0, return_index=True)  # a discrete space repeats candidates
+        candidates = candidates[np.sort(first)]
+        candidates = candidates[[is_new(point) for point in space.inverse_transform(candidates)]]
+        if not len(candidates):
+            return None
         mean, cov = self.model.predict(candidates, return_cov=True)
         drawn = _draw(np.asarray(mean, dtype=float).ravel(), np.asarray(cov, dtype=float), rng)
         chosen = candidates[int(np.argmin(drawn))]
-        chosen = self._polish(chosen) if self._polishable else chosen
+        if self._polishable:
+            polished = self._polish(chosen)
+            if polished is not None and is_new(polished):
+                return polished
         return list(space.inverse_transform(chosen.reshape(1, -1))[0])
 
-    def _polish(self, x: np.ndarray) -> np.ndarray:
+    def _polish(self, x: np.ndarray) -> list[Any] | None:
         """The draw says where; expected improvement, maximised by L-BFGS as skopt does in a small box around
-        the drawn point, says exactly where (a drawn minimum is only as fine as the candidates)."""
+        the drawn point, says exactly where (a drawn minimum is only as fine as the candidates). None when the
+        point it reaches, rounded into the space, improves less than the drawn one."""
         bounds = [
             (max(low, v - _POLISH_BOX), min(high, v + _POLISH_BOX))
             for v, (low, high) in zip(x, self._space.transformed_bounds, strict=True)
         ]
-        best, value, _ = fmin_l_bfgs_b(
+        best, _, _ = fmin_l_bfgs_b(
             gaussian_acquisition_1D,
             x,
             args=(self.model, self._y_opt, "EI", None),
@@ -208,8 +220,14 @@ class ThompsonBeliever:
             approx_grad=False,
             maxiter=20,
         )
-        start = float(np.ravel(gaussian_acquisition_1D(x, self.model, self._y_opt, "EI", None)[0])[0])
-        return np.asarray(best) if float(np.ravel(value)[0]) <= start else x
+        point = list(self._space.inverse_transform(np.asarray(best).reshape(1, -1))[0])
+        rounded = np.asarray(self._space.transform([point]))[0]  # what would be suggested, as the GP sees it
+        if self._negative_ei(rounded) <= self._negative_ei(x):
+            return point
+        return None
+
+    def _negative_ei(self, x: np.ndarray) -> float:
+        return float(np.ravel(gaussian_acquisition_1D(x, self.model, self._y_opt, "EI", None)[0])[0])
 
     def _fit(self) -> Any:
         model = clone(self._estimator)  # what skopt's tell fits, with the same random_state
@@ -385,7 +403,7 @@ class BayesianOptimizationSuggester(Suggester):
                 liar = self._liar(lies)
         keys: list[AssignmentKey] = []
         for i in range(n):
-            key = self._codecs.decode(_from_skopt(believer.sample())) if believer else self._propose(liar)
+            key = self._draw_new(believer) if believer else self._propose(liar)
             if key is None or key in self._seen:
                 key = self._fallback.pick(self._seen, fallback_rng)
                 if key is None:
@@ -401,6 +419,10 @@ class BayesianOptimizationSuggester(Suggester):
                 elif liar is not None:
                     liar.tell(_to_skopt(point), _believed(liar, _to_skopt(point)))
         return keys
+
+    def _draw_new(self, believer: ThompsonBeliever) -> AssignmentKey | None:
+        point = believer.sample(lambda p: self._codecs.decode(_from_skopt(p)) not in self._seen)
+        return None if point is None else self._codecs.decode(_from_skopt(point))
 
     def _liar(self, lies: list[list[Any]]) -> Optimizer:
         """For the surrogates without a posterior to sample (RF, ET, GBRT): ``optimizer.copy()`` told the real

@@ -35,7 +35,8 @@ _SUGGESTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 class SuggestedStartupTpeSampler(TPESampler):
     """Optuna's TPESampler, random for the first ``n_startup_trials`` trials suggested, running ones included
-    (Optuna's counts only finished trials), and for as long as no trial has finished."""
+    (Optuna's counts only finished trials). Before the first result there is no model either way: the joint
+    search space is inferred from finished trials, so it is empty until one exists."""
 
     def _sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -46,7 +47,7 @@ class SuggestedStartupTpeSampler(TPESampler):
         others = [
             t for t in study._get_trials(deepcopy=False, states=_SUGGESTED, use_cache=False) if t.number != trial.number
         ]
-        if len(others) < self._n_startup_trials or all(t.state is TrialState.RUNNING for t in others):
+        if len(others) < self._n_startup_trials:
             return {}
         return self._sample(study, trial, search_space)
 
