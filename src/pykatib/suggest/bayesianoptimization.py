@@ -190,8 +190,7 @@ class ThompsonBeliever:
         # Back and forth through the space: integers rounded, one-hot categories made whole again.
         local = np.asarray(space.transform(space.inverse_transform(local)))
         candidates = np.vstack([uniform, local])
-        _, first = np.unique(candidates, axis=0, return_index=True)  # a discrete space repeats candidates
-        candidates = candidates[np.sort(first)]
+        # Repeated candidates (a discrete space, steps clipped to a corner) stay: the draw's jitter copes.
         candidates = candidates[[is_new(point) for point in space.inverse_transform(candidates)]]
         if not len(candidates):
             return None
@@ -206,13 +205,14 @@ class ThompsonBeliever:
 
     def _polish(self, x: np.ndarray) -> list[Any] | None:
         """The draw says where; expected improvement, maximised by L-BFGS as skopt does in a small box around
-        the drawn point, says exactly where (a drawn minimum is only as fine as the candidates). None when the
-        point it reaches, rounded into the space, improves less than the drawn one."""
+        the drawn point, says exactly where (a drawn minimum is only as fine as the candidates). None when
+        L-BFGS found no more improvement than at the drawn point (the caller also checks that the point,
+        rounded into the space, is new: in a discrete space it may round onto one already tried)."""
         bounds = [
             (max(low, v - _POLISH_BOX), min(high, v + _POLISH_BOX))
             for v, (low, high) in zip(x, self._space.transformed_bounds, strict=True)
         ]
-        best, _, _ = fmin_l_bfgs_b(
+        best, value, _ = fmin_l_bfgs_b(
             gaussian_acquisition_1D,
             x,
             args=(self.model, self._y_opt, "EI", None),
@@ -220,14 +220,10 @@ class ThompsonBeliever:
             approx_grad=False,
             maxiter=20,
         )
-        point = list(self._space.inverse_transform(np.asarray(best).reshape(1, -1))[0])
-        rounded = np.asarray(self._space.transform([point]))[0]  # what would be suggested, as the GP sees it
-        if self._negative_ei(rounded) <= self._negative_ei(x):
-            return point
-        return None
-
-    def _negative_ei(self, x: np.ndarray) -> float:
-        return float(np.ravel(gaussian_acquisition_1D(x, self.model, self._y_opt, "EI", None)[0])[0])
+        start = float(np.ravel(gaussian_acquisition_1D(x, self.model, self._y_opt, "EI", None)[0])[0])
+        if float(np.ravel(value)[0]) > start:
+            return None
+        return list(self._space.inverse_transform(np.asarray(best).reshape(1, -1))[0])
 
     def _fit(self) -> Any:
         model = clone(self._estimator)  # what skopt's tell fits, with the same random_state
