@@ -62,7 +62,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skopt import Optimizer
 from skopt.acquisition import gaussian_acquisition_1D
 from skopt.learning import GaussianProcessRegressor, GradientBoostingQuantileRegressor
-from skopt.space import Categorical, Dimension, Integer, Real
+from skopt.space import Categorical, Dimension, Integer, Real, Space
 from skopt.utils import has_gradients
 
 from pykatib.spec.models import ObjectiveType
@@ -137,7 +137,12 @@ def _believed(optimizer: Optimizer, point: list[Any]) -> float:
     believer tells for a point still out there."""
     if not optimizer.models:
         return float(np.min(optimizer.yi))  # no surrogate yet (random initial points): skopt's cl_min
-    return float(optimizer.models[-1].predict(optimizer.space.transform([point]))[0])
+    return _predicted(optimizer.models[-1], optimizer.space, [point])[0]
+
+
+def _predicted(model: Any, space: Space, points: list[list[Any]]) -> list[float]:
+    """The surrogate's predictions at ``points`` (given in the space's own values)."""
+    return [float(y) for y in model.predict(space.transform(points))]
 
 
 class ThompsonBeliever:
@@ -165,7 +170,7 @@ class ThompsonBeliever:
         self.model = optimizer.models[-1]
         if lies:
             self._x += lies
-            self._y += [float(y) for y in self.model.predict(self._space.transform(lies))]
+            self._y += _predicted(self.model, self._space, lies)
             self.model = self._fit()
 
     @property
@@ -174,7 +179,7 @@ class ThompsonBeliever:
 
     def believe(self, point: list[Any]) -> None:
         """Tell the batch model that ``point`` is now out there too."""
-        self._y.append(float(self.model.predict(self._space.transform([point]))[0]))
+        self._y += _predicted(self.model, self._space, [point])
         self._x.append(point)
         self.model = self._fit()
 
