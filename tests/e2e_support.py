@@ -24,7 +24,7 @@ import yaml
 
 from pykatib.control.runner import ExperimentController
 from pykatib.spec.loader import parse_experiment
-from pykatib.store import Store, TrialRecord
+from pykatib.store import Store, TrialRecord, experiment_dir
 
 PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]+)\}")
 DEFAULT_PARAMETERS = [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9"}}]
@@ -236,8 +236,9 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def trial_dir(workdir: Path, experiment: str, trial: str) -> Path:
-    return workdir / "experiments" / experiment / "trials" / trial
+def trial_dir(workdir: Path, experiment: str, trial: str, namespace: str = "default") -> Path:
+    """Where pykatib keeps a trial's files: under the experiment's folder, keyed by namespace and name."""
+    return experiment_dir(workdir, namespace, experiment) / "trials" / trial
 
 
 class BackgroundRuns:

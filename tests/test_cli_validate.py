@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests_support import base_experiment
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples" / "seed-experiment.yaml"
 
 
-def pykatib(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pykatib.cli", *args], capture_output=True, text=True, timeout=60)
+def pykatib(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pykatib.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_valid_file_prints_defaulted_yaml() -> None:
@@ -65,3 +67,42 @@ def test_katib_invalid_example_exits_1(tmp_path: Path) -> None:
     every = [str(p) for p in sorted(shared.rglob("*.yaml")) if p.name != "invalid-experiment.yaml"]
     result = pykatib("validate", "-o", "none", *every)
     assert result.returncode == 0, result.stderr
+
+
+def laughs_file(path: Path, levels: int = 9) -> Path:
+    """A valid experiment with a 'billion laughs' in its trial's annotations: a file under 2 KB whose aliases
+    stand for 10**levels strings (a trialSpec is any Kubernetes object, walked whole for placeholders)."""
+    chain = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    chain += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels)]
+    bomb = "      metadata:\n        annotations:\n" + "".join(f"          {line}\n" for line in chain)
+    text = yaml.safe_dump(base_experiment(), sort_keys=False)
+    path.write_text(text.replace("      kind: Job\n", "      kind: Job\n" + bomb, 1))
+    return path
+
+
+def test_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    """It used to expand without bound (hundreds of MB, still growing after a minute)."""
+    path = laughs_file(tmp_path / "laughs.yaml")
+    assert "&l8" in path.read_text() and path.stat().st_size < 2000
+    result = pykatib("validate", str(path), timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert "YAML aliases expand the document too far" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert pykatib("validate", str(laughs_file(path, levels=3))).returncode == 0  # a few aliases are fine
+
+
+def test_oversized_file_is_refused_with_its_size_and_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(SEED.read_text() + "# padding\n" * 400_000)  # 4,000,000 bytes more
+    size = path.stat().st_size
+    result = pykatib("validate", str(path), timeout=30)
+    assert result.returncode == 1
+    assert f"file is {size:,} bytes: an Experiment file may have at most 3,145,728 bytes (3 MiB" in result.stderr
+
+
+def test_an_endless_file_is_not_read_to_its_end() -> None:
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    result = pykatib("validate", "/dev/zero", timeout=30)
+    assert result.returncode == 1
+    assert "file is more than 3,145,728 bytes" in result.stderr and "Traceback" not in result.stderr

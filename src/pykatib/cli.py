@@ -96,7 +96,8 @@ def run_command(file: str, images: tuple[str, ...], overrides: tuple[str, ...], 
                 name: str | None, resume: bool, output: str) -> None:  # fmt: skip
     """Run an Experiment file to its end: trials as local processes, state in a database.
 
-    Exit status: 0 when the experiment Succeeded, 1 when it Failed, 2 for invalid input.
+    Exit status: 0 when the experiment Succeeded, 1 when it Failed, 2 when the run was refused (invalid
+    input, another controller running it) or the store failed, 130 when interrupted.
     """
     # Imported here so that `pykatib validate` does not pay for the controller's imports.
     from pykatib.cli_run import run_file
@@ -114,21 +115,55 @@ def delete_command(name: str, namespace: str | None, db_url: str | None, workdir
     """Delete an experiment: its trials, observations and trial directories."""
     import shutil
 
-    from pykatib.store import Store, workdir_url
+    from pykatib.spec.validation import name_problem, namespace_problem
+    from pykatib.store import ExperimentOwnedError, LeaseOwner, Store, StoreError, experiment_dir, workdir_url
 
-    store = Store(db_url or workdir_url(workdir))
+    # The experiment's files are under <workdir>/experiments/<namespace>/<name>: refuse what is not a name.
+    problem = f"NAME {p}" if (p := name_problem(name)) else None
+    if problem is None and namespace is not None and (p := namespace_problem(namespace)):
+        problem = f"-n/--namespace {p}"
+    if problem is not None:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        # As `run`: only the default store creates its directory (the workdir); an explicit --db must exist.
+        store = Store(db_url, create_folder=False) if db_url else Store(workdir_url(workdir))
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     try:
         found = [r for r in store.list_experiments(namespace) if r.name == name]
         if len(found) != 1:
             where = ", ".join(f"{r.namespace}/{r.name}" for r in found)
-            problem = f"is in several namespaces ({where}): pass -n" if found else f"not found in {store.url}"
+            problem = f"is in several namespaces ({where}): pass -n" if found else f"not found in {store.shown_url}"
             click.echo(f"error: experiment {name} {problem}", err=True)
             sys.exit(EXIT_INVALID)
+        # Its lease, so that no controller runs it while (or after) its rows and files go.
+        store.acquire_lease(found[0].id, LeaseOwner.this_process())
+        trial_dirs = [Path(t.work_dir) for t in store.list_trials(found[0].id) if t.work_dir]
         store.delete_experiment(found[0].id)
+    except ExperimentOwnedError as exc:
+        click.echo(f"error: cannot delete {found[0].namespace}/{name} while it runs: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     finally:
         store.close()
-    shutil.rmtree(workdir / "experiments" / name, ignore_errors=True)
-    click.echo(f"experiment {found[0].namespace}/{name} deleted")
+    record = found[0]
+    root = workdir.resolve()
+    for trial_dir in trial_dirs:  # where each trial ran, also in an older layout; never outside the workdir
+        if trial_dir.resolve().is_relative_to(root):
+            shutil.rmtree(trial_dir, ignore_errors=True)
+    if namespace_problem(record.namespace) is None:
+        # Only this experiment's folder: another namespace's experiment of the same name keeps its files.
+        directory = experiment_dir(workdir, record.namespace, record.name)
+        shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            directory.parent.rmdir()  # the namespace's folder, once its last experiment is gone
+    else:  # a record from before namespaces were checked: its name is no safe path
+        click.echo(f"warning: namespace {record.namespace!r} is not a DNS-1123 label: no files removed", err=True)
+    click.echo(f"experiment {record.namespace}/{name} deleted")
 
 
 def main() -> None:

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import shlex
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 
 from pykatib.control.runner import ExperimentController
-from pykatib.control.session import RunRefused, check_runnable, plan_run
+from pykatib.control.session import RunRefused, check_runnable, not_in_store_message, plan_run
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.progress import Progress, optimal_summary, trials_table
 from pykatib.spec.errors import InvalidExperimentError
 from pykatib.spec.loader import SpecFileError, load_experiment_document
-from pykatib.store import Store, workdir_url
+from pykatib.store import Store, StoreError, workdir_url
+from pykatib.store._engine import shown_url, sqlite_file
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_WORKDIR = Path(".pykatib")
 
 
 def run_file(
@@ -30,7 +37,7 @@ def run_file(
     images: Sequence[str] = (),
     overrides: Sequence[str] = (),
     db_url: str | None = None,
-    workdir: Path = Path(".pykatib"),
+    workdir: Path = DEFAULT_WORKDIR,
     name: str | None = None,
     resume: bool = False,
     output: str = "table",
@@ -42,45 +49,145 @@ def run_file(
         image_map = default_image_map()
         image_map.update(ImageMap.parse_options(images))
     except SpecFileError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        _error(err, str(exc))
         return EXIT_INVALID
     except InvalidExperimentError as exc:
         err.print(f"[red]{exc}[/]", highlight=False)
         return EXIT_INVALID
     except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        _error(err, str(exc))
         return EXIT_INVALID
     experiment = document.experiment
     assert experiment is not None
     trial_spec = document.sample_trial_spec if experiment.spec.trial_template.config_map else None  # type: ignore[union-attr]
-    store = Store(db_url or workdir_url(workdir))
+    url = db_url or workdir_url(workdir)
+    # What continues this run after Ctrl-C or a store failure: the same file, store, workdir and changes.
+    again = resume_command(file, images=images, overrides=overrides, db_url=db_url, workdir=workdir, name=name,
+                           output=output)  # fmt: skip
+    store: Store | None = None
+    started = False
+    # A store that cannot be opened or fails (here, or out of the controller's run: another controller owns
+    # the experiment, the database went away) is one line on stderr and exit 2, never a traceback.
     try:
+        missing = sqlite_file(url)
+        if resume and missing is not None and not missing.exists():
+            # Refused before opening, which would create an empty database (and --workdir) for nothing.
+            namespace, experiment_name = experiment.metadata.namespace, experiment.metadata.name
+            raise RunRefused(not_in_store_message(str(namespace), str(experiment_name), shown_url(url)))
+        store = open_store(db_url, workdir)
         check_runnable(experiment, image_map, trial_spec)
         plan = plan_run(store, experiment, resume=resume)
-    except RunRefused as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        store.close()
-        return EXIT_INVALID
-    try:
         if plan.action == "finished":
             assert plan.record is not None
             status = plan.record.status
             err.print(f"{experiment.metadata.name} has already ended; raise spec.maxTrialCount to run more trials")
         else:
             objective = experiment.spec.objective.objective_metric_name  # type: ignore[union-attr]
-            with Progress(err, str(experiment.metadata.name), str(objective)) as progress:
+            started = True
+            with Progress(err, str(experiment.metadata.name), str(objective)) as progress, _log_lines(err):
                 controller = ExperimentController(
                     experiment, store, workdir=workdir, image_map=image_map, trial_spec=trial_spec,
                     on_change=progress.update,
                 )  # fmt: skip
-                status = _run_interruptibly(controller)
-            if status is None:
-                err.print(f"interrupted: running trials were stopped; continue with: pykatib run {file} --resume")
+                ended = _run_interruptibly(controller)
+            if ended is None:
+                _line(err, f"interrupted: running trials were stopped; continue with: {again}")
                 return EXIT_INTERRUPTED
+            status = ended
         _print_result(out, store, experiment.to_dict(), status, output)
         return EXIT_FAILED if _failed(status) else EXIT_SUCCEEDED
+    except (RunRefused, StoreError) as exc:
+        _error(err, str(exc))
+        return EXIT_INVALID
+    except DBAPIError as exc:
+        # The database failed under an open store (server gone, file locked or broken): the trials' own
+        # files keep their results, and --resume picks them up once the database works again.
+        then = f"; once it works again, continue with: {again}" if started else ""
+        reason = _first_line(exc.orig if exc.orig is not None else exc)
+        _error(err, f"the store {shown_url(url)} failed: {reason}{then}")
+        return EXIT_INVALID
     finally:
-        store.close()
+        if store is not None:
+            store.close()
+
+
+def open_store(db_url: str | None, workdir: Path) -> Store:
+    """The store of ``--db``, or the default one inside ``--workdir``. Only the default creates its directory
+    (the workdir): an explicit SQLite path whose directory is missing is a typo, refused (StoreError)."""
+    if not db_url:
+        return Store(workdir_url(workdir))
+    return Store(db_url, create_folder=False)
+
+
+def resume_command(
+    file: str,
+    *,
+    images: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    db_url: str | None = None,
+    workdir: Path = DEFAULT_WORKDIR,
+    name: str | None = None,
+    output: str = "table",
+) -> str:
+    """The ``pykatib run ... --resume`` line that continues this run: every option it was given, shell-quoted
+    (a database password hidden: this line is printed)."""
+    args = ["pykatib", "run", file]
+    if workdir != DEFAULT_WORKDIR:
+        args += ["--workdir", str(workdir)]
+    if db_url:
+        args += ["--db", shown_url(db_url)]
+    if name is not None:
+        args += ["--name", name]
+    for override in overrides:
+        args += ["--set", override]
+    for image in images:
+        args += ["--image", image]
+    if output != "table":
+        args += ["-o", output]
+    return shlex.join([*args, "--resume"])
+
+
+class _OneLineHandler(logging.Handler):
+    """The controller's warnings and errors as one line each (``error: trial X: <what failed>``), not the
+    traceback that logging's last-resort handler prints: a failing trial's store error is the run's too."""
+
+    def __init__(self, err: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.err = err
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                message = f"{message}: {_first_line(record.exc_info[1])}"
+            self.err.print(Text(f"{record.levelname.lower()}: {message}"), soft_wrap=True, highlight=False)
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _log_lines(err: Console) -> Iterator[None]:
+    logger = logging.getLogger("pykatib")
+    handler = _OneLineHandler(err)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def _error(err: Console, message: str) -> None:
+    """``error: MESSAGE`` on one line: no rich markup read inside the message, no wrapping at the width."""
+    err.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True, highlight=False)
+
+
+def _line(err: Console, message: str) -> None:
+    err.print(Text(message), soft_wrap=True, highlight=False)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
 
 
 def _run_interruptibly(controller: ExperimentController) -> dict[str, Any] | None:

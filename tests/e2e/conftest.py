@@ -29,7 +29,7 @@ EXAMPLES_MODULE = "test_katib_examples.py"
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """``--workdir`` of the run: ``pykatib.db`` and ``experiments/<name>/trials/<trial>/`` land here."""
+    """``--workdir`` of the run: ``pykatib.db`` and ``experiments/<namespace>/<name>/trials/<trial>/`` land here."""
     return tmp_path / "state"
 
 

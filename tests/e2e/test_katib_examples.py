@@ -34,7 +34,7 @@ from pykatib.spec.loader import load_experiment_document
 def _trial_report(workdir: Path, status: dict[str, Any]) -> str:
     """What each trial did, for a failure message."""
     lines = [json.dumps({k: v for k, v in status.items() if k.startswith("trial")})]
-    for log in sorted(workdir.glob("experiments/*/trials/*/*.log")):
+    for log in sorted(workdir.glob("experiments/*/*/trials/*/*.log")):
         tail = log.read_text(errors="replace")[-600:]
         lines.append(f"--- {log.relative_to(workdir)}\n{tail}")
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from e2e_support import (
     write_experiment,
     write_script,
 )
-from pykatib.store import TrialRecord
+from pykatib.store import TrialRecord, experiment_dir
 
 BUDGET, PARALLEL, LINES = 12, 3, 4
 REPLACES = "pykatib.kubeflow.org/replaces"
@@ -59,7 +59,7 @@ def wait_for(
     workdir: Path, proc: subprocess.Popen[str], ready: Callable[[list[TrialRecord]], bool], timeout: float = 60
 ) -> list[TrialRecord]:
     """Poll the store until ``ready(trials)``; the runner must still be running."""
-    trials_root = workdir / "experiments" / "e2e" / "trials"
+    trials_root = experiment_dir(workdir, "default", "e2e") / "trials"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
@@ -80,7 +80,7 @@ def some_done_some_running(trials: list[TrialRecord]) -> bool:
 def process_groups(workdir: Path) -> dict[str, int]:
     """Trial name -> its process group (the wrapper's pid), for every trial that has started."""
     groups = {}
-    for directory in (workdir / "experiments" / "e2e" / "trials").iterdir():
+    for directory in (experiment_dir(workdir, "default", "e2e") / "trials").iterdir():
         processes = directory / "processes.json"
         if processes.is_file():
             [record] = json.loads(processes.read_text())["processes"]

@@ -141,7 +141,7 @@ def test_config_map_in_the_same_file_supplies_the_template(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("spec: [unclosed", "YAML syntax error: line 1"),
+        ("spec: [unclosed", "flow sequence started at line 1, column 7"),  # the error itself is at the end
         ("- just\n- a list\n", "must be a YAML mapping"),
         ("", "no Experiment document"),
         ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "no Experiment document"),

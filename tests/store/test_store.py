@@ -475,7 +475,7 @@ def test_transaction_that_raises_leaves_nothing(store: Store) -> None:
     assert [t.name for t in store.list_trials(experiment.id)] == ["exp-b"]
 
 
-def test_batch_returns_each_outcome_and_a_failure_costs_only_its_own_call(store: Store) -> None:
+def test_batch_returns_each_outcome_and_stops_at_the_first_failure(store: Store) -> None:
     experiment = store.create_experiment("exp", "default", SPEC)
     (trial_id,) = make_trials(store, experiment.id, "exp-a")
     outcomes = store.batch(
@@ -493,15 +493,38 @@ def test_batch_returns_each_outcome_and_a_failure_costs_only_its_own_call(store:
         [
             lambda: store.add_observations([ObservationRow(trial_id, "loss", 0.25, T0)]),
             lambda: store.create_trials(experiment.id, [NewTrial("exp-a", {})]),  # the name is taken
-            lambda: store.update_trial(trial_id + 1000, message="nobody"),
+            lambda: store.update_trial(trial_id, message="not reached"),
             lambda: store.save_algorithm_state(experiment.id, {"step": 3}),
         ]
     )
-    # As if made one by one: the failing calls raise their precise errors, the others land.
-    assert [type(o.error) for o in outcomes] == [type(None), TrialExistsError, TrialNotFoundError, type(None)]
+    # As if made one by one by a caller that stops at the first failure: what came before lands, the failing
+    # call raises its precise error, and nothing after it runs.
+    assert [type(o.error) for o in outcomes] == [type(None), *[TrialExistsError] * 3]
     assert [o.value for o in store.list_observations(trial_id)] == [0.25]
-    assert store.load_algorithm_state(experiment.id) == {"step": 3}
+    assert store.load_algorithm_state(experiment.id) == {"step": 2}
     assert [t.name for t in store.list_trials(experiment.id)] == ["exp-a", "exp-b"]
+    assert store.list_trials(experiment.id)[0].message is None
+
+
+def test_a_trial_end_never_lands_without_its_observations(store: Store) -> None:
+    """A metric name longer than the column is refused on every backend (SQLite would have taken it), and the
+    trial's end written after those observations does not land: the store never says Succeeded with its
+    observations missing. (Once, PostgreSQL refused the row, the batch re-ran the end alone, and the valid
+    loss=0.2 of the same trial was lost.)"""
+    experiment = store.create_experiment("exp", "default", SPEC)
+    (trial_id,) = make_trials(store, experiment.id, "exp-a")
+    rows = [ObservationRow(trial_id, "loss", 0.2, T0), ObservationRow(trial_id, "x" * 10_000, 1.0, T0)]
+    outcomes = store.batch(
+        [
+            lambda: store.add_observations(rows),
+            lambda: store.update_trial(trial_id, phase=TrialPhase.SUCCEEDED, objective_value=0.2),
+        ]
+    )
+    assert all(isinstance(o.error, ValueError) for o in outcomes), outcomes
+    assert "longer than 255 characters" in str(outcomes[0].error)
+    [trial] = store.list_trials(experiment.id)
+    assert (trial.phase, trial.objective_value) == (TrialPhase.CREATED, None)
+    assert store.list_observations(trial_id) == []
 
 
 # not a database test: where the default store lives

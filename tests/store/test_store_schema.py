@@ -23,7 +23,7 @@ from pykatib.store._engine import create_store_engine
 from pykatib.store._migrate import HEAD_REVISION, MIGRATIONS, alembic_config, current_revisions, upgrade
 from pykatib.store.models import metadata
 
-TABLES = {"experiments", "trials", "observation_logs", "algorithm_state"}
+TABLES = {"experiments", "trials", "observation_logs", "algorithm_state", "experiment_leases"}
 
 
 def versions(store: Store) -> set[str]:
@@ -214,23 +214,23 @@ def test_reopening_keeps_data_and_runs_no_migration(db_url: str) -> None:
 
 
 def test_database_at_an_older_revision_is_upgraded(db_url: str, tmp_path: Path) -> None:
-    """A real upgrade: revision 0001 (made by Store) to a test-only 0002 that changes the trials table.
+    """A real upgrade: the head revision (made by Store) to a test-only 9001 that changes the trials table.
 
-    On SQLite, 0002 rebuilds the table the way Alembic's batch mode must (copy, drop, rename): the
+    On SQLite, 9001 rebuilds the table the way Alembic's batch mode must (copy, drop, rename): the
     observation log and algorithm state surviving that shows the upgrade keeps foreign-key cascades away.
     """
     with Store(db_url) as store:
         trial_id = fill(store)
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_test_note.py").write_text(
+    (scripts / "versions" / "9001_test_note.py").write_text(
         textwrap.dedent(
             """
             import sqlalchemy as sa
             from alembic import op
 
-            revision = "0002"
-            down_revision = "0001"
+            revision = "9001"
+            down_revision = "HEAD"
             branch_labels = None
             depends_on = None
 
@@ -246,18 +246,18 @@ def test_database_at_an_older_revision_is_upgraded(db_url: str, tmp_path: Path) 
                 with op.batch_alter_table("trials") as batch:
                     batch.drop_column("test_note")
             """
-        )
+        ).replace("HEAD", HEAD_REVISION)
     )
     with Store(db_url) as store:  # the Store's engine, with its SQLite settings (foreign keys on)
-        upgrade(store._engine, script_location=scripts, head="0002")
+        upgrade(store._engine, script_location=scripts, head="9001")
         with store._engine.connect() as conn:
-            assert current_revisions(conn) == {"0002"}
+            assert current_revisions(conn) == {"9001"}
             assert conn.execute(text("SELECT id, test_note FROM trials")).all() == [(trial_id, "migrated")]
             assert conn.execute(text("SELECT trial_id, value FROM observation_logs")).all() == [(trial_id, 0.25)]
             assert conn.execute(text("SELECT COUNT(*) FROM algorithm_state")).scalar_one() == 1
         assert_filled(store, trial_id)
     # A database migrated past what this pykatib knows is refused, not mangled.
-    with pytest.raises(SchemaVersionError, match="0002"):
+    with pytest.raises(SchemaVersionError, match="9001"):
         Store(db_url)
 
 

@@ -290,3 +290,13 @@ def test_malformed_templates(template: str, message: str) -> None:
 
 def test_error_is_a_value_error() -> None:
     assert issubclass(GoTemplateError, ValueError)
+
+
+def test_rendering_is_bounded_where_nested_ranges_would_multiply_the_text() -> None:
+    """Three nested ranges of 200 elements repeat a 100-character body 8 million times: refused, not built."""
+    template = "{{range .A}}{{range .B}}{{range .C}}" + "x" * 100 + "{{end}}{{end}}{{end}}"
+    level3 = {"C": list(range(200))}
+    level2 = {"B": [level3] * 200}
+    data = {"A": [level2] * 200}
+    with pytest.raises(GoTemplateError, match="rendered template exceeds"):
+        render_go_template(template, data)

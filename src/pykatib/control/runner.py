@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import shutil
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -61,7 +62,18 @@ from pykatib.execute.localize import ImageMap
 from pykatib.metrics.observation import Observation
 from pykatib.metrics.strategy import MetricSummary, summarize
 from pykatib.spec.models import Experiment
-from pykatib.store import NewTrial, ObservationRow, Store, TrialRecord
+from pykatib.store import (
+    LEASE_SECONDS,
+    RENEW_SECONDS,
+    ExperimentOwnedError,
+    LeaseOwner,
+    NewTrial,
+    ObservationRow,
+    Store,
+    StoreError,
+    TrialRecord,
+    experiment_dir,
+)
 from pykatib.suggest.base import Suggester, TrialResult
 from pykatib.suggest.grid import GridSuggester
 from pykatib.suggest.random import RandomSuggester
@@ -90,11 +102,12 @@ class ExperimentController:
         executor: LocalExecutor | None = None,
         trial_spec: dict[str, Any] | None = None,
         on_change: Callable[[dict[str, Any]], None] | None = None,
+        owner: LeaseOwner | None = None,
     ) -> None:
         self.experiment = experiment
         self.store = store
         # Absolute: trials run in their own directories, where a relative path would mean something else.
-        self.experiment_dir = workdir.resolve() / "experiments" / str(experiment.metadata.name)
+        self.experiment_dir = experiment_dir(workdir, str(experiment.metadata.namespace), str(experiment.metadata.name))
         self.image_map = image_map or ImageMap()
         self.executor = executor or LocalExecutor()
         self.trial_spec = trial_spec
@@ -127,6 +140,14 @@ class ExperimentController:
         self._objective_metric = str(objective.objective_metric_name) if objective else ""
         self._result_cache: dict[str, TrialResult] = {}
         self._status_flush: asyncio.Task[None] | None = None
+        # The experiment's owner lease (store.lease): taken in _open, renewed by _keep_lease, released at the end.
+        self.owner = owner or LeaseOwner.this_process()
+        self._lease_task: asyncio.Task[None] | None = None
+        self._owns_lease = False
+        self._fatal: BaseException | None = None  # why the run must stop (lease lost, store gone), set by a task
+        # Trials the controller decided to stop (the experiment's end, Ctrl-C): their own outcome no longer
+        # counts, and one whose start was still under way stops as soon as it has started.
+        self._halted: set[str] = set()
 
     async def _db_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store call whose result the controller needs (see StoreQueue)."""
@@ -162,6 +183,8 @@ class ExperimentController:
                     continue
                 name = await self._ended.get()
                 self._tasks.pop(name, None)
+                if self._fatal is not None:
+                    raise self._fatal
                 self._db.raise_error()
         except asyncio.CancelledError:
             await self._interrupt()
@@ -169,6 +192,7 @@ class ExperimentController:
         finally:
             if self._status_flush is not None:
                 self._status_flush.cancel()
+            await self._end_lease()
             self._db.close()
             self._db.raise_error()
 
@@ -178,6 +202,7 @@ class ExperimentController:
         spec = self.experiment.to_dict()
         if record is None:
             record = await self._db_call(self.store.create_experiment, name, namespace, spec)
+            await self._take_lease(record.id)
             stamp = now_rfc3339()
             self._status = {"startTime": stamp, "conditions": []}
             set_condition(
@@ -185,6 +210,9 @@ class ExperimentController:
                 condition("Created", True, EXPERIMENT_CREATED, "Experiment is created", stamp),
             )
         else:
+            # Before anything of the experiment is read: another live controller may be driving it.
+            await self._take_lease(record.id)
+            record = await self._db_call(self.store.get_experiment, name, namespace) or record
             self._status = dict(record.status or {})
             self._status.setdefault("conditions", [])
             if self._status.get("completionTime"):
@@ -206,6 +234,53 @@ class ExperimentController:
         self._build_early_stopping()
         await self._resume_trials()
         await self._save_status(now=True)
+
+    async def _take_lease(self, experiment_id: int) -> None:
+        """Become the experiment's one controller (ExperimentOwnedError while another live one is), and keep
+        renewing the lease while the run lasts."""
+        await self._db_call(self.store.acquire_lease, experiment_id, self.owner)
+        self._owns_lease = True
+        self._lease_task = asyncio.create_task(self._keep_lease(experiment_id), name="lease")
+
+    async def _keep_lease(self, experiment_id: int) -> None:
+        """Renew the lease every RENEW_SECONDS. Lost to another controller (this one hung past its expiry), or
+        the store unreachable for longer than the lease lasts (another may have taken it over): the run stops
+        and leaves the trials to whoever owns the experiment now."""
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                lease = await self._db_call(self.store.renew_lease, experiment_id, self.owner)
+                self.store.check_file()  # the SQLite file deleted or replaced under the run
+            except StoreError as exc:
+                self._stop_run(exc)
+                return
+            except Exception as exc:
+                if time.monotonic() - renewed > LEASE_SECONDS:
+                    self._stop_run(StoreError(f"the store could not be reached for {LEASE_SECONDS:g} s: {exc}"))
+                    return
+                continue
+            if lease is None:
+                self._owns_lease = False
+                self._stop_run(ExperimentOwnedError("the experiment's lease was taken over by another controller"))
+                return
+            renewed = time.monotonic()
+
+    def _stop_run(self, error: BaseException) -> None:
+        """End run() with ``error`` at its next step (it waits on the queue of ended trials)."""
+        if self._fatal is None:
+            self._fatal = error
+        self._ended.put_nowait("")
+
+    async def _end_lease(self) -> None:
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._lease_task
+        if self._owns_lease:
+            self._owns_lease = False
+            with contextlib.suppress(Exception):  # a dead store: the lease expires, and our pid is gone anyway
+                await self._db_call(self.store.release_lease, self._record_id, self.owner)
 
     def _build_suggester(self, state: dict[str, Any] | None) -> None:
         self._suggester = experiment_suggester(self.experiment.spec, state)
@@ -352,7 +427,9 @@ class ExperimentController:
     def _trial_dir(self, name: str) -> Path:
         path = self._trial_dirs.get(name)
         if path is None:
-            path = self._trial_dirs[name] = self.experiment_dir / "trials" / name
+            # A trial of an earlier run keeps the directory it was created with (an older layout included).
+            stored = self._trials[name].work_dir if name in self._trials else None
+            path = self._trial_dirs[name] = Path(stored) if stored else self.experiment_dir / "trials" / name
         return path
 
     def _spawn(self, name: str, running: RunningTrial | None) -> None:
@@ -361,6 +438,8 @@ class ExperimentController:
     async def _run_trial(self, name: str, running: RunningTrial | None) -> None:
         """Start (or follow) one trial to its end, streaming its observations into the store."""
         record = self._trials[name]
+        if name in self._halted:
+            return  # stopped before it started: the controller records why
         try:
             try:
                 launch = prepare_trial(
@@ -372,7 +451,9 @@ class ExperimentController:
                 return
             if running is None:
                 running = await self.executor.start(name, self._trial_dir(name), launch.launches)
-            if self._trials[name].phase != RUNNING:
+            if name in self._halted:
+                await running.stop()  # halted while its processes were starting
+            elif self._trials[name].phase != RUNNING:
                 await self._update_trial(name, phase=RUNNING, reason=TRIAL_RUNNING, message="Trial is running",
                                          start_time=datetime.now(UTC), pid=running.records[0].pid)  # fmt: skip
             self._running[name] = running
@@ -414,6 +495,8 @@ class ExperimentController:
     async def _conclude(
         self, name: str, codes: dict[str, int | None], running: RunningTrial, timed_out: bool, deadline: float | None
     ) -> None:
+        if name in self._halted:
+            return  # stopped by the controller, which records why: an end after its decision changes nothing
         if name in self._early_stopped:
             await self._end_trial(name, EARLY_STOPPED, TRIAL_EARLY_STOPPED, "Trial is early stopped")
             return
@@ -514,7 +597,10 @@ class ExperimentController:
 
     async def _halt(self, names: list[str]) -> None:
         """Stop these trials' processes (all at once) and let their tasks finish. A trial whose processes
-        exited on their own before the stop records its own outcome: it finished before the experiment."""
+        exited on their own before the stop records its own outcome: it finished before the experiment.
+        A trial still starting (its task not yet run, or inside the executor's start) is halted too: it stops
+        as soon as its start returns, and whatever it does after this decision is not recorded."""
+        self._halted.update(n for n in names if n not in self._exited)
         stops = [self._running[n].stop() for n in names if n in self._running and n not in self._exited]
         await asyncio.gather(*stops)
         tasks = [self._tasks.pop(n) for n in names if n in self._tasks]

@@ -56,16 +56,20 @@ def check_runnable(experiment: Experiment, image_map: ImageMap, trial_spec: dict
 def plan_run(store: Store, experiment: Experiment, *, resume: bool) -> Plan:
     """Katib's rules for an experiment that already exists: only the budget may change, and a finished
     experiment restarts only when it succeeded by reaching maxTrialCount, its resumePolicy allows it and
-    the new maxTrialCount exceeds the trials it has."""
+    the new maxTrialCount exceeds the trials it has. ``resume`` needs the experiment in the store and a new
+    run needs it absent, so that a wrong store is noticed instead of starting over or mixing runs."""
     name, namespace = str(experiment.metadata.name), str(experiment.metadata.namespace)
     record = store.get_experiment(name, namespace)
     if record is None:
+        if resume:
+            # Usually a typo in --db/--workdir or a removed database: starting afresh would hide that.
+            raise RunRefused(not_in_store_message(namespace, name, store.shown_url))
         return Plan("start", None)
     finished = bool(record.status.get("completionTime"))
     if not resume:
         state = "finished" if finished else "unfinished"
         raise RunRefused(
-            f"experiment {namespace}/{name} already exists in {store.url} ({state}, "
+            f"experiment {namespace}/{name} already exists in {store.shown_url} ({state}, "
             f"{record.status.get('trials', 0)} trials): pass --resume to continue it, or `pykatib delete {name}`"
         )
     _check_only_budget_changed(record.spec, experiment.to_dict())
@@ -89,6 +93,14 @@ def plan_run(store: Store, experiment: Experiment, *, resume: bool) -> Plan:
             f"spec.maxTrialCount: must be greater than status.trials count ({record.status.get('trials')})"
         )
     return Plan("restart", record)
+
+
+def not_in_store_message(namespace: str, name: str, shown_url: str) -> str:
+    """Why ``--resume`` of an experiment the store does not hold is refused (``shown_url``: password hidden)."""
+    return (
+        f"cannot resume experiment {namespace}/{name}: it is not in the store {shown_url}; "
+        "check --db/--workdir, or run without --resume to start it"
+    )
 
 
 def _check_only_budget_changed(old: dict[str, Any], new: dict[str, Any]) -> None:

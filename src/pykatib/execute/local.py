@@ -78,6 +78,9 @@ class RunningTrial:
         # pid -> the wrapper's exit status, for the processes this controller started (see _spawn).
         self._exits = dict(exits or {})
         self.stopping = False
+        # Wrappers seen exiting while this object watched them: their process groups may be cleaned up. (A
+        # re-attached wrapper found long dead is not: its pid, hence its group id, may belong to another now.)
+        self._seen_exiting: set[int] = set()
 
     @property
     def primary_log(self) -> Path:
@@ -89,7 +92,9 @@ class RunningTrial:
         When the primary process fails, the other replicas are stopped: the job has failed.
         """
         if len(self.records) == 1:  # the common case, without a task per process
-            return {self.records[0].key: await self._wait_one(self.records[0])}
+            codes = {self.records[0].key: await self._wait_one(self.records[0])}
+            await self._end_leftovers()
+            return codes
         results: dict[str, int | None] = {}
         pending = {r.key: asyncio.ensure_future(self._wait_one(r)) for r in self.records}
         primary = next(r.key for r in self.records if r.primary)
@@ -105,24 +110,44 @@ class RunningTrial:
         finally:
             for future in pending.values():
                 future.cancel()
+        await self._end_leftovers()
         return results
+
+    async def _end_leftovers(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """The trial's programs have exited: stop whatever they left behind in their process groups (children,
+        daemons), SIGTERM then SIGKILL after ``grace``, as a pod's teardown would. Costs one signal per
+        process when nothing is left, which is the common case."""
+        groups = [pgid for pgid in self._seen_exiting if _group_exists(pgid)]
+        if not groups:
+            return
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in groups):
+            await asyncio.sleep(0.05)
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGKILL)
 
     async def _wait_one(self, record: ProcessRecord) -> int | None:
         exited = self._exits.get(record.pid)
         if exited is not None:
             # Shielded: the future is shared with stop(), and cancelling this wait must not cancel it.
             code = await asyncio.shield(exited)
+            self._seen_exiting.add(record.pid)
             if code is not None and code >= 0:
                 return code  # the wrapper exits with the status it recorded
             recorded = _read_exit_file(record.exit_file)
             # Killed by a signal, the wrapper writes nothing: report the signal as a negative code.
             return recorded if recorded is not None else code
+        first = True
         while True:
             recorded = _read_exit_file(record.exit_file)
-            if recorded is not None:
-                return recorded
-            if not _alive(record):
-                return _read_exit_file(record.exit_file)  # it may have written just before exiting
+            if recorded is not None or not _alive(record):
+                if not first:
+                    self._seen_exiting.add(record.pid)
+                # It may have written its record just before exiting.
+                return recorded if recorded is not None else _read_exit_file(record.exit_file)
+            first = False
             await asyncio.sleep(POLL_SECONDS)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
@@ -181,6 +206,17 @@ def _group_alive(pgid: int) -> bool:
         if stat is not None and stat[1] == pgid and stat[0] != "Z":
             return True
     return False
+
+
+def _group_exists(pgid: int) -> bool:
+    """Whether any process (a zombie included) is in the group: one signal 0, no /proc scan."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

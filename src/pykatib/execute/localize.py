@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import yaml
+from pykatib.spec import safe_yaml
 
 PYTHON_NAMES = ("python", "python3")
 IMAGE_MAP_FILE = "images.yaml"
@@ -68,7 +68,7 @@ class ImageMap:
     def from_file(cls, path: str | Path) -> ImageMap:
         """A YAML mapping ``image: directory``; relative directories are relative to the file."""
         path = Path(path)
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_yaml.load(path.read_text()) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: an image map must be a mapping of image to directory")
         return cls({str(k): path.parent / str(v) for k, v in data.items()})

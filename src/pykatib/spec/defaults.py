@@ -42,7 +42,7 @@ def apply_defaults(experiment: Experiment, *, trial_kind: str | None = None) -> 
     """
     exp = experiment.model_copy(deep=True)
     spec = exp.spec
-    if exp.metadata.namespace is None:
+    if not exp.metadata.namespace:  # absent or empty: Kubernetes puts the object in the default namespace
         exp.metadata.namespace = DEFAULT_NAMESPACE
     if spec.parallel_trial_count is None:
         spec.parallel_trial_count = DEFAULT_PARALLEL_TRIAL_COUNT

@@ -7,6 +7,8 @@ same file stand in for the cluster's ConfigMaps that ``trialTemplate.configMap``
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -17,9 +19,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pykatib.spec import safe_yaml
 from pykatib.spec.defaults import apply_defaults
 from pykatib.spec.errors import InvalidExperimentError, SpecError
+from pykatib.spec.limits import MAX_FILE_BYTES
 from pykatib.spec.models import API_VERSION, API_VERSION_V1ALPHA3, KIND, Experiment, ResumePolicy
+from pykatib.spec.safe_yaml import YamlLimitError
 from pykatib.spec.validation import validate
 from pykatib.trial.gotemplate import GoTemplateError, render_go_template
 from pykatib.trial.job import default_primary_container
@@ -49,22 +54,53 @@ class LoadedDocument:
 
 
 def read_documents(path: str | Path) -> tuple[list[Any], SpecError | None]:
-    """Every YAML document of the file, or the syntax error that stops the reading."""
+    """Every YAML document of the file, or the error that stops the reading: a syntax error, a file over
+    MAX_FILE_BYTES, or aliases that expand it beyond MAX_ALIAS_NODES (see ``safe_yaml``)."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                return [], _too_large(stream.fileno())
+    except OSError as exc:  # missing, a directory, no permission: the file cannot be read at all
         raise SpecFileError(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return [], SpecError("", f"file is not UTF-8 text ({exc.reason} at byte {exc.start})")
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None], None
+        return safe_yaml.load_all(text), None
+    except YamlLimitError as exc:
+        return [], SpecError("", str(exc))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        return [], SpecError("", f"YAML syntax error: {where}{problem}")
+        return [], SpecError("", f"YAML syntax error: {_syntax_error(exc)}")
     except RecursionError:
         return [], SpecError("", "YAML document is nested too deeply")
+
+
+def _syntax_error(exc: yaml.YAMLError) -> str:
+    """'line L, column C: problem', with the construct it was in ('while parsing a flow sequence started
+    at line 1, column 7'): libyaml places an unclosed bracket's error at the end of the file."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    text = f"{where}{getattr(exc, 'problem', None) or exc}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if (
+        context
+        and context_mark is not None
+        and (mark is None or (context_mark.line, context_mark.column) != (mark.line, mark.column))
+    ):
+        text += f" ({context} started at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    return text
+
+
+def _too_large(fileno: int) -> SpecError:
+    info = os.fstat(fileno)
+    size = f"{info.st_size:,} bytes" if stat.S_ISREG(info.st_mode) else f"more than {MAX_FILE_BYTES:,} bytes"
+    return SpecError(
+        "",
+        f"file is {size}: an Experiment file may have at most {MAX_FILE_BYTES:,} bytes (3 MiB, the Kubernetes "
+        "API server's limit on a request)",
+    )
 
 
 def apply_overrides(document: Any, overrides: Sequence[str]) -> list[SpecError]:
@@ -78,8 +114,8 @@ def apply_overrides(document: Any, overrides: Sequence[str]) -> list[SpecError]:
             errors.append(SpecError("", f"--set {override!r}: expected PATH=VALUE"))
             continue
         try:
-            value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
+            value = safe_yaml.load(text) if text else ""
+        except (yaml.YAMLError, RecursionError):
             value = text
         parts = path.replace("[", ".").replace("]", "").split(".")
         target = document
@@ -248,7 +284,9 @@ def sample_go_template_data(
 
 def _parse_trial_yaml(text: str, path: str) -> tuple[dict[str, Any] | None, list[SpecError]]:
     try:
-        obj = yaml.safe_load(text)
+        obj = safe_yaml.load(text)
+    except YamlLimitError as exc:
+        return None, [SpecError(path, f"the rendered trial template: {exc}")]
     except yaml.YAMLError as exc:
         return None, [SpecError(path, f"the rendered trial template is not valid YAML: {exc}")]
     if not isinstance(obj, dict):

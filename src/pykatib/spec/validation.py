@@ -12,6 +12,12 @@ from typing import Any
 
 from pykatib.metrics.text import validate_filter
 from pykatib.spec.errors import SpecError
+from pykatib.spec.limits import (
+    MAX_METRIC_NAME_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_NAMESPACE_LENGTH,
+    MAX_PARAMETER_NAME_LENGTH,
+)
 from pykatib.spec.models import (
     CollectorKind,
     Experiment,
@@ -32,7 +38,8 @@ from pykatib.suggest.settings import (
 from pykatib.trial.template import find_placeholders, parse_meta_reference, placeholder, substitute
 
 NAME_PATTERN = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-MAX_NAME_LENGTH = 40
+# A Kubernetes namespace is a DNS-1123 label. It is also a directory name under the work directory.
+NAMESPACE_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 HYPERBAND = "hyperband"
 
 
@@ -52,20 +59,50 @@ def validate(experiment: Experiment, *, trial_spec: dict[str, Any] | None = None
     return errors
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an experiment's name (Katib's rule), or None."""
+    if not NAME_PATTERN.fullmatch(name):
+        return (
+            f"{_quoted(name)}: name must consist of lower case alphanumeric characters or '-', start with an "
+            "alphabetic character, and end with an alphanumeric character (e.g. 'my-name' or 'abc-123')"
+        )
+    return _length_problem(name, MAX_NAME_LENGTH)
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why ``namespace`` cannot be a Kubernetes namespace (a DNS-1123 label), or None."""
+    if not NAMESPACE_PATTERN.fullmatch(namespace):
+        return (
+            f"{_quoted(namespace)}: a namespace must consist of lower case alphanumeric characters or '-', and start "
+            "and end with an alphanumeric character (a DNS-1123 label, e.g. 'default' or 'team-1')"
+        )
+    return _length_problem(namespace, MAX_NAMESPACE_LENGTH)
+
+
+def _quoted(value: str) -> str:
+    """``value`` as repr() shows it, cut short: a wrong 10,000-character name is not echoed in full."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _length_problem(value: str, limit: int) -> str | None:
+    return f"must be at most {limit} characters (got {len(value)})" if len(value) > limit else None
+
+
+def _check_length(path: str, value: str | None, limit: int, errors: list[SpecError]) -> None:
+    if value is not None and (problem := _length_problem(value, limit)) is not None:
+        errors.append(SpecError(path, problem))
+
+
 def _validate_metadata(exp: Experiment, errors: list[SpecError]) -> None:
-    name = exp.metadata.name
+    name, namespace = exp.metadata.name, exp.metadata.namespace
     if not name:
         errors.append(SpecError("metadata.name", "must be specified"))
-    elif not NAME_PATTERN.fullmatch(name):
-        errors.append(
-            SpecError(
-                "metadata.name",
-                f"{name!r}: name must consist of lower case alphanumeric characters or '-', start with an "
-                "alphabetic character, and end with an alphanumeric character (e.g. 'my-name' or 'abc-123')",
-            )
-        )
-    elif len(name) > MAX_NAME_LENGTH:
-        errors.append(SpecError("metadata.name", f"must be at most {MAX_NAME_LENGTH} characters, got {len(name)}"))
+    elif (problem := name_problem(name)) is not None:
+        errors.append(SpecError("metadata.name", problem))
+    # Defaulted to "default" when absent; anything else names a directory, so it is checked in full.
+    if namespace is not None and (problem := namespace_problem(namespace)) is not None:
+        errors.append(SpecError("metadata.namespace", problem))
 
 
 def _validate_counts(spec: ExperimentSpec, errors: list[SpecError]) -> None:
@@ -105,29 +142,35 @@ def _validate_objective(spec: ExperimentSpec, errors: list[SpecError]) -> None:
         errors.append(SpecError("spec.objective.type", "must be minimize or maximize"))
     if not objective.objective_metric_name:
         errors.append(SpecError("spec.objective.objectiveMetricName", "must be specified"))
+    # Metric names are stored with every observation: bounded here, the same for every store backend.
+    _check_length("spec.objective.objectiveMetricName", objective.objective_metric_name, MAX_METRIC_NAME_LENGTH, errors)
     additional = objective.additional_metric_names or []
     if objective.objective_metric_name and objective.objective_metric_name in additional:
         errors.append(
             SpecError(
                 "spec.objective.additionalMetricNames",
-                f"should not contain spec.objective.objectiveMetricName ({objective.objective_metric_name!r})",
+                f"should not contain spec.objective.objectiveMetricName ({_quoted(objective.objective_metric_name)})",
             )
         )
+    listed: set[str] = set()
     for i, name in enumerate(additional):
         if not name:
             errors.append(SpecError(f"spec.objective.additionalMetricNames[{i}]", "must not be empty"))
-        elif name in additional[:i]:
-            errors.append(SpecError(f"spec.objective.additionalMetricNames[{i}]", f"duplicate metric {name!r}"))
+        elif name in listed:
+            errors.append(SpecError(f"spec.objective.additionalMetricNames[{i}]", f"duplicate metric {_quoted(name)}"))
+        else:
+            listed.add(name)
+            _check_length(f"spec.objective.additionalMetricNames[{i}]", name, MAX_METRIC_NAME_LENGTH, errors)
     metrics = {objective.objective_metric_name, *additional}
     seen: set[str] = set()
     for i, strategy in enumerate(objective.metric_strategies or ()):
         path = f"spec.objective.metricStrategies[{i}].name"
         if strategy.name not in metrics:
             errors.append(
-                SpecError(path, f"metric {strategy.name!r} is neither the objective nor an additional metric")
+                SpecError(path, f"metric {_quoted(strategy.name)} is neither the objective nor an additional metric")
             )
         elif strategy.name in seen:
-            errors.append(SpecError(path, f"duplicate strategy for metric {strategy.name!r}"))
+            errors.append(SpecError(path, f"duplicate strategy for metric {_quoted(strategy.name)}"))
         seen.add(strategy.name)
 
 
@@ -142,6 +185,7 @@ def _validate_parameters(spec: ExperimentSpec, errors: list[SpecError]) -> Searc
         fs = parameter.feasible_space
         if not parameter.name:
             errors.append(SpecError(f"{path}.name", "must be specified"))
+        _check_length(f"{path}.name", parameter.name, MAX_PARAMETER_NAME_LENGTH, errors)
         if parameter.parameter_type is None:
             errors.append(SpecError(f"{path}.parameterType", "must be specified: double, int, discrete or categorical"))
         if fs.is_empty():

@@ -7,11 +7,13 @@ upgraded by the Alembic migrations shipped in ``migrations/`` whenever a Store o
 from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
+    ExperimentOwnedError,
     SchemaVersionError,
     StoreError,
     TrialExistsError,
     TrialNotFoundError,
 )
+from pykatib.store.lease import LEASE_SECONDS, RENEW_SECONDS, Lease, LeaseOwner
 from pykatib.store.records import (
     ExperimentRecord,
     MetricStats,
@@ -20,14 +22,19 @@ from pykatib.store.records import (
     TrialPhase,
     TrialRecord,
 )
-from pykatib.store.store import DEFAULT_URL, BatchOutcome, Store, TrialUpdate, workdir_url
+from pykatib.store.store import DEFAULT_URL, BatchOutcome, Store, TrialUpdate, experiment_dir, workdir_url
 
 __all__ = [
     "DEFAULT_URL",
+    "LEASE_SECONDS",
+    "RENEW_SECONDS",
     "BatchOutcome",
     "ExperimentExistsError",
     "ExperimentNotFoundError",
+    "ExperimentOwnedError",
     "ExperimentRecord",
+    "Lease",
+    "LeaseOwner",
     "MetricStats",
     "NewTrial",
     "ObservationRow",
@@ -39,5 +46,6 @@ __all__ = [
     "TrialPhase",
     "TrialRecord",
     "TrialUpdate",
+    "experiment_dir",
     "workdir_url",
 ]

@@ -1,36 +1,172 @@
-"""Creating the Store's engine: SQLite's connection settings, and the observation log's bulk insert."""
+"""Creating the Store's engine: SQLite's connection settings, the observation log's bulk insert, and the one-line
+errors a store that cannot be opened raises (StoreUnavailableError) instead of SQLAlchemy's tracebacks."""
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, column, create_engine, event, insert, table
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql.expression import Executable
 
+from pykatib.store.errors import StoreError, StoreFileChangedError, StoreUnavailableError
 from pykatib.store.models import JSONText, UTCDateTime, time_storer
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+URL_FORMS = "sqlite:///path/to/file.db, postgresql+psycopg://user@host/db or mysql+pymysql://user@host/db"
+# The pip extra that installs each server backend's driver (pyproject.toml).
+DRIVER_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; for a SQLite file, its folder is created and its connections configured."""
-    parsed = make_url(url)
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: the password hidden, also when the URL does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite file store (as the URL writes it); None for a server, ``:memory:``, a ``file:`` URI
+    filename, or a URL that does not parse."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or parsed.query.get("uri") == "true":
+        return None
+    return Path(database)
+
+
+def create_store_engine(url: str, *, create_folder: bool = True) -> Engine:
+    """An engine for ``url``; for a SQLite file, its connections configured and its folder created (or, with
+    ``create_folder=False``, required to exist: a typo in an explicit path should not make a new database).
+
+    Nothing connects yet. A URL that does not parse, an unknown dialect or a driver that is not installed
+    raise StoreUnavailableError saying so.
+    """
+    shown = shown_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as error:
+        raise StoreUnavailableError(f"not a database URL: {shown} ({error}); expected e.g. {URL_FORMS}") from None
     is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite and parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    # A server may drop idle connections (MySQL's wait_timeout): test each before use rather than fail a write.
-    engine = create_engine(url, pool_pre_ping=not is_sqlite)
+    path = sqlite_file(url)
+    if path is not None:
+        _check_sqlite_path(path, shown, create_folder=create_folder)
+    try:
+        # A server may drop idle connections (MySQL's wait_timeout): test each before use rather than fail a write.
+        engine = create_engine(url, pool_pre_ping=not is_sqlite)
+    except NoSuchModuleError:
+        kind = parsed.drivername
+        raise StoreUnavailableError(
+            f"cannot open the store {shown}: unknown database kind or driver {kind!r}; expected e.g. {URL_FORMS}"
+        ) from None
+    except ImportError as error:
+        raise StoreUnavailableError(_missing_driver(parsed, shown, error)) from None
+    except (ArgumentError, TypeError) as error:  # arguments in the URL's query that the dialect refuses
+        raise StoreUnavailableError(f"cannot open the store {shown}: {_first_line(error)}; check the URL") from None
     if is_sqlite:
         _install_sqlite_settings(engine)
     return engine
+
+
+def _check_sqlite_path(path: Path, shown: str, *, create_folder: bool) -> None:
+    """Refuse, with what to do, a SQLite path that cannot be a database file (SQLite itself would only say
+    "unable to open database file"); create its folder when asked to."""
+    if path.is_dir():
+        raise StoreUnavailableError(
+            f"cannot open the store {shown}: {path} is a directory, not a database file; "
+            f"name a file, e.g. sqlite:///{path / 'pykatib.db'}"
+        )
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise StoreUnavailableError(f"cannot open the store {shown}: {folder} is not a directory; fix the path")
+    if not create_folder:
+        raise StoreUnavailableError(
+            f"cannot open the store {shown}: the directory {folder} does not exist; create it first, or fix the path"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreUnavailableError(
+            f"cannot open the store {shown}: cannot create the directory {folder} ({error.strerror or error})"
+        ) from None
+
+
+def _missing_driver(parsed: URL, shown: str, error: ImportError) -> str:
+    extra = DRIVER_EXTRAS.get(parsed.get_backend_name())
+    install = f"pip install 'pykatib[{extra}]'" if extra else "install its Python package"
+    return f"cannot open the store {shown}: the driver for {parsed.drivername} is not installed ({error}); {install}"
+
+
+@contextmanager
+def opening_errors(url: str) -> Iterator[None]:
+    """Errors of the first connection and the migration as StoreUnavailableError: what failed, the URL with its
+    password hidden, and what to check. The Store's own errors (SchemaVersionError) pass through."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (DBAPIError, sqlite3.Error) as error:
+        raise StoreUnavailableError(_connect_failure(url, error)) from None
+    except ImportError as error:  # a driver imported only when the first connection is made
+        raise StoreUnavailableError(_missing_driver(make_url(url), shown_url(url), error)) from None
+    except SQLAlchemyError as error:  # e.g. an asyncio-only driver in the URL
+        raise StoreUnavailableError(f"cannot open the store {shown_url(url)}: {_first_line(error)}") from None
+
+
+def _connect_failure(url: str, error: Exception) -> str:
+    shown = shown_url(url)
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    reason = _first_line(driver_error)
+    if sqlite_file(url) is not None or make_url(url).get_backend_name() == "sqlite":
+        if "file is not a database" in reason or "malformed" in reason:
+            return (
+                f"cannot open the store {shown}: the file is not a SQLite database or is damaged ({reason}); "
+                "name another file, or move this one away"
+            )
+        if "locked" in reason:
+            return (
+                f"cannot open the store {shown}: {reason} (another process held it for over "
+                f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s); try again when it is done"
+            )
+        return f"cannot open the store {shown}: {reason}; check that the file and its directory can be written"
+    return (
+        f"cannot connect to the store {shown}: {reason}; check that the database server is running and the URL's "
+        "host, port, user, password and database name"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    """A driver's message without its detail lines (psycopg adds hints, SQLAlchemy the statement and a link)."""
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` now; None when nothing is there."""
+    try:
+        stat = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 # The observation log's insert without column types: add_observations converts each row to its stored form
@@ -160,3 +296,15 @@ def _enable_wal(cursor: Any) -> None:
                 raise
             time.sleep(delay * random.uniform(0.5, 1.5))  # jitter: the racing processes should not retry in step
             delay = min(delay * 2, 0.1)
+
+
+def check_file_identity(path: Path, opened: tuple[int, int] | None) -> None:
+    """Raise StoreFileChangedError unless the file at ``path`` is still the one opened (``file_identity``)."""
+    now = file_identity(path)
+    if now == opened:
+        return
+    what = "deleted" if now is None else "replaced by another file"
+    raise StoreFileChangedError(
+        f"the store's file {path} was {what} while pykatib was using it, so nothing more can be saved to it; "
+        "put the original file back and continue with --resume, or start the experiment again"
+    )

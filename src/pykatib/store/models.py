@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
+from pykatib.spec.limits import MAX_METRIC_NAME_LENGTH
 from pykatib.store.records import TrialPhase
 
 # Named constraints let later migrations drop or alter them by name on every backend.
@@ -56,7 +57,7 @@ NAMING_CONVENTION = {
 MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 NAME_LENGTH = 253  # a Kubernetes object name (Katib's experiment and trial names are such names)
-METRIC_NAME_LENGTH = 255
+METRIC_NAME_LENGTH = MAX_METRIC_NAME_LENGTH  # validation refuses longer names before they reach the store
 PHASE_LENGTH = 32
 REASON_LENGTH = 255
 
@@ -190,5 +191,20 @@ algorithm_state = Table(
     Column("experiment_id", ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
     Column("state", JSONText, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+# The owner lease of an experiment (store.lease): the one controller allowed to drive it, until expires_at.
+experiment_leases = Table(
+    "experiment_leases",
+    metadata,
+    Column("experiment_id", ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("process_key", String(128), nullable=True),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("renewed_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
     **MYSQL_TABLE_ARGS,
 )

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
@@ -37,14 +37,32 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from pykatib.store import _migrate
-from pykatib.store._engine import OBSERVATION_COLUMNS, DriverStatement, create_store_engine, observation_insert
+from pykatib.store._engine import (
+    OBSERVATION_COLUMNS,
+    DriverStatement,
+    check_file_identity,
+    create_store_engine,
+    file_identity,
+    observation_insert,
+    opening_errors,
+    shown_url,
+    sqlite_file,
+)
 from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
+    ExperimentOwnedError,
     TrialExistsError,
     TrialNotFoundError,
 )
-from pykatib.store.models import algorithm_state, experiments, observation_logs
+from pykatib.store.lease import LEASE_SECONDS, Lease, LeaseOwner
+from pykatib.store.models import (
+    METRIC_NAME_LENGTH,
+    algorithm_state,
+    experiment_leases,
+    experiments,
+    observation_logs,
+)
 from pykatib.store.models import trials as trials_table  # `trials` is create_trials' parameter name
 from pykatib.store.records import (
     ExperimentRecord,
@@ -56,6 +74,13 @@ from pykatib.store.records import (
 )
 
 DEFAULT_URL = "sqlite:///.pykatib/pykatib.db"
+
+
+def experiment_dir(workdir: Path, namespace: str, name: str) -> Path:
+    """Where an experiment's trial directories live under a work directory (absolute: trials run in their own
+    directories, where a relative path would mean something else). Keyed by namespace and name, so that
+    experiments of the same name in two namespaces never share (or delete) each other's files."""
+    return workdir.resolve() / "experiments" / namespace / name
 
 
 def workdir_url(workdir: Path) -> str:
@@ -139,19 +164,28 @@ class Store:
     Opening creates the schema of a new database and upgrades an older one; a current one costs one query.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, create_folder: bool = True) -> None:
+        """Open (and create or migrate) the database at ``url``. A database that cannot be opened raises
+        StoreUnavailableError with a one-line message (the URL with its password hidden, what to check).
+        ``create_folder=False``: a SQLite file's directory must exist already (an explicit path with a typo
+        should be refused, not become a new, empty database)."""
         self.url: str = url or DEFAULT_URL
-        self._engine: Engine = create_store_engine(self.url)
+        self._engine: Engine = create_store_engine(self.url, create_folder=create_folder)
         # Writes on SQLite take the write lock at BEGIN (see _engine._install_sqlite_settings); others ignore it.
         self._writer: Engine = self._engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         self._observation_insert = observation_insert(self._engine)
         self._sql = _Statements(self._engine)
         self._local = threading.local()  # .conn: the connection of this thread's transaction() block
         try:
-            _migrate.upgrade(self._engine)
+            with opening_errors(self.url):
+                _migrate.upgrade(self._engine)
         except BaseException:
             self._engine.dispose()
             raise
+        # The SQLite file as opened (the migration created a new one by now), for check_file.
+        file = sqlite_file(self.url)
+        self._file: Path | None = file.absolute() if file is not None else None
+        self._file_identity = file_identity(self._file) if self._file is not None else None
 
     def close(self) -> None:
         """Close the pooled connections (connections in use are closed when returned)."""
@@ -165,6 +199,20 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as messages show it: its password hidden."""
+        return shown_url(self.url)
+
+    def check_file(self) -> None:
+        """Raise StoreFileChangedError when this Store's SQLite file was deleted, or another file now has its path
+        (replaced, restored from a copy), since it was opened. SQLite would carry on writing to the file it
+        has open, unlinked or not, and everything written would vanish with the process; a long-running
+        caller (the controller's heartbeat) calls this to stop instead. One stat(); a no-op for a server
+        database, ``:memory:`` and ``file:`` URIs."""
+        if self._file is not None:
+            check_file_identity(self._file, self._file_identity)
 
     # transactions
 
@@ -192,10 +240,12 @@ class Store:
         """Run calls of this Store's methods (``lambda: store.update_trial(...)``) in order, in one transaction,
         and return what each returned or raised. The common case costs one commit for all of them.
 
-        When one call fails, the transaction is rolled back and every call runs again on its own, in order, each
-        in its own transaction, exactly as if they had been made one by one: the others land, and the failing
-        ones report their own precise errors. Calls must therefore be safe to run again after a rollback
-        (Store calls are). When the commit fails, every call reports that error and none runs again.
+        When one call fails, the transaction is rolled back and the calls run again on their own, in order, each
+        in its own transaction, as a caller making them one by one would, stopping at the first failure: the
+        calls before it land, it reports its own precise error, and the calls after it are not run and report
+        the same error. (A trial's end written after its observations must not land when they did not: the
+        store would say Succeeded with observations missing.) Calls must therefore be safe to run again after
+        a rollback (Store calls are). When the commit fails, every call reports that error and none runs again.
         """
         if self._in_transaction():  # inside a transaction() block: part of it, and failing with it
             return [BatchOutcome(call()) for call in calls]
@@ -218,12 +268,12 @@ class Store:
                 # One call failed and took the transaction with it: all run again below, one by one.
             else:
                 return [BatchOutcome(value) for value in values]
-        outcomes = []
+        outcomes: list[BatchOutcome] = []
         for call in calls:
             try:
                 outcomes.append(BatchOutcome(call()))
             except Exception as error:
-                outcomes.append(BatchOutcome(error=error))
+                return outcomes + [BatchOutcome(error=error)] * (len(calls) - len(outcomes))
         return outcomes
 
     # experiments
@@ -387,7 +437,9 @@ class Store:
     def add_observations(self, rows: Sequence[ObservationRow]) -> None:
         """Append rows to the observation log in one transaction (one executemany).
 
-        Values must be finite and times timezone-aware; TrialNotFoundError if a row names an unknown trial.
+        Values must be finite, times timezone-aware and metric names at most METRIC_NAME_LENGTH characters
+        (checked here, so that every backend refuses the same rows: SQLite would take a longer name that
+        PostgreSQL and MySQL refuse); TrialNotFoundError if a row names an unknown trial.
         """
         if not rows:
             return
@@ -401,6 +453,10 @@ class Store:
             # Checked here, not in the column type, so the error is a plain ValueError naming the row.
             if not math.isfinite(value):
                 raise ValueError(f"observation value must be finite: {row!r}")
+            if len(row.metric_name) > METRIC_NAME_LENGTH:
+                raise ValueError(
+                    f"observation metric name longer than {METRIC_NAME_LENGTH} characters: {row.metric_name[:40]!r}..."
+                )
             # The rows of one batch mostly share one time object (a collector stamps the lines it read at
             # once with one collection time): converted once, not once per row.
             if row.time is not last_time:
@@ -506,6 +562,88 @@ class Store:
         with self._read() as conn:
             return conn.scalar(select(algorithm_state.c.state).where(algorithm_state.c.experiment_id == experiment_id))
 
+    # owner leases (see store.lease)
+
+    def acquire_lease(self, experiment_id: int, owner: LeaseOwner, ttl: float = LEASE_SECONDS) -> Lease:
+        """Take the experiment's lease for ``owner``, in one transaction; ExperimentOwnedError, naming the
+        holder, while another controller holds it. Taking a lease one already holds renews it."""
+        for attempt in range(2):
+            now = _now()
+            try:
+                with self._write() as conn:
+                    current = self._lease_row(conn, experiment_id, lock=True)
+                    if current is not None and current.held_by_another(owner, now):
+                        raise ExperimentOwnedError(
+                            f"experiment is being run by another controller ({current.owner.describe()}, since "
+                            f"{current.acquired_at:%Y-%m-%d %H:%M:%S} UTC; its lease expires "
+                            f"{current.expires_at:%H:%M:%S} UTC unless renewed)"
+                        )
+                    acquired = current.acquired_at if current is not None and current.owner.id == owner.id else now
+                    values = _lease_values(owner, acquired, now, ttl)
+                    if current is None:
+                        conn.execute(insert(experiment_leases).values(experiment_id=experiment_id, **values))
+                    else:
+                        # Compare-and-swap on the owner read above: a racing taker that won makes this a no-op.
+                        taken = conn.execute(
+                            update(experiment_leases)
+                            .where(experiment_leases.c.experiment_id == experiment_id)
+                            .where(experiment_leases.c.owner_id == current.owner.id)
+                            .values(**values)
+                        ).rowcount
+                        if taken != 1:
+                            raise _LeaseRaceError
+                return Lease(experiment_id, owner, acquired, now, now + timedelta(seconds=ttl))
+            except (IntegrityError, _LeaseRaceError) as error:
+                if self._in_transaction():
+                    raise
+                if not self._experiment_id_exists(experiment_id):
+                    raise ExperimentNotFoundError(f"no experiment with id {experiment_id}") from error
+                if attempt == 1:
+                    raise ExperimentOwnedError("another controller took the experiment's lease meanwhile") from error
+                # Another controller inserted or took the lease at the same moment: read again, and refuse.
+        raise AssertionError("unreachable")
+
+    def renew_lease(self, experiment_id: int, owner: LeaseOwner, ttl: float = LEASE_SECONDS) -> Lease | None:
+        """Extend ``owner``'s lease; None when another owner has taken it over (or it was released),
+        ExperimentNotFoundError when the experiment was deleted."""
+        now = _now()
+        with self._write() as conn:
+            renewed = conn.execute(
+                update(experiment_leases)
+                .where(experiment_leases.c.experiment_id == experiment_id)
+                .where(experiment_leases.c.owner_id == owner.id)
+                .values(renewed_at=now, expires_at=now + timedelta(seconds=ttl))
+            ).rowcount
+            if renewed == 1:
+                return self._lease_row(conn, experiment_id)
+        if not self._experiment_id_exists(experiment_id):
+            raise ExperimentNotFoundError(f"the experiment (id {experiment_id}) was deleted while it ran")
+        return None
+
+    def release_lease(self, experiment_id: int, owner: LeaseOwner) -> None:
+        """Give the lease up (a no-op when ``owner`` does not hold it)."""
+        with self._write() as conn:
+            conn.execute(
+                delete(experiment_leases)
+                .where(experiment_leases.c.experiment_id == experiment_id)
+                .where(experiment_leases.c.owner_id == owner.id)
+            )
+
+    def get_lease(self, experiment_id: int) -> Lease | None:
+        """The experiment's lease as stored (possibly expired, or held by a dead process)."""
+        with self._read() as conn:
+            return self._lease_row(conn, experiment_id)
+
+    @staticmethod
+    def _lease_row(conn: Connection, experiment_id: int, *, lock: bool = False) -> Lease | None:
+        query = select(experiment_leases).where(experiment_leases.c.experiment_id == experiment_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            return None
+        m = row._mapping
+        owner = LeaseOwner(m["owner_id"], m["host"], m["pid"], m["process_key"])
+        return Lease(experiment_id, owner, m["acquired_at"], m["renewed_at"], m["expires_at"])
+
     # plumbing
 
     def _in_transaction(self) -> bool:
@@ -549,6 +687,17 @@ def _plain_value_errors() -> Iterator[None]:
         if not isinstance(error, DBAPIError) and isinstance(error.orig, ValueError | TypeError):
             raise error.orig from None
         raise
+
+
+class _LeaseRaceError(Exception):
+    """The lease changed hands between reading it and taking it."""
+
+
+def _lease_values(owner: LeaseOwner, acquired: datetime, now: datetime, ttl: float) -> dict[str, Any]:
+    return {
+        "owner_id": owner.id, "host": owner.host, "pid": owner.pid, "process_key": owner.process_key,
+        "acquired_at": acquired, "renewed_at": now, "expires_at": now + timedelta(seconds=ttl),
+    }  # fmt: skip
 
 
 def _now() -> datetime:

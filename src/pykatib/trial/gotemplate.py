@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pykatib.spec.limits import MAX_FILE_BYTES
+
 __all__ = ["GoTemplate", "GoTemplateError", "parse_go_template", "render_go_template"]
 
 # Go's lexer (isSpace) and its trim markers recognise exactly these four characters, not Unicode spaces.
@@ -270,7 +272,23 @@ def _range_items(value: Any, node: _Field) -> list[Any]:
     raise GoTemplateError(f"{node.src} at {node.where}: range can't iterate over {_format(value, node)}")
 
 
-def _execute(nodes: list[_Node], dot: Any, out: list[str]) -> None:
+class _Output:
+    """The rendered text, bounded: a ``range`` repeats its body per element, so nested ranges over a few
+    hyperparameters could render gigabytes from a small template. The result is one Kubernetes object,
+    which may not exceed what an Experiment file may (MAX_FILE_BYTES)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def append(self, text: str) -> None:
+        self.size += len(text)
+        if self.size > MAX_FILE_BYTES:
+            raise GoTemplateError(f"the rendered template exceeds {MAX_FILE_BYTES:,} characters")
+        self.parts.append(text)
+
+
+def _execute(nodes: list[_Node], dot: Any, out: _Output) -> None:
     for node in nodes:
         if isinstance(node, str):
             out.append(node)
@@ -300,9 +318,9 @@ class GoTemplate:
         self._nodes = nodes
 
     def render(self, data: Mapping[str, Any]) -> str:
-        out: list[str] = []
+        out = _Output()
         _execute(self._nodes, data, out)
-        return "".join(out)
+        return "".join(out.parts)
 
 
 def parse_go_template(text: str) -> GoTemplate:

@@ -11,8 +11,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
+from pykatib.spec import safe_yaml
 from pykatib.spec.loader import sample_go_template_data
 from pykatib.spec.models import Experiment
 from pykatib.trial.gotemplate import render_go_template
@@ -48,7 +47,7 @@ def render_trial(
         raise TrialRenderError("the experiment has no trialTemplate")
     if template.go_template is not None and template.go_template.raw_template is not None:
         data = sample_go_template_data(experiment, trial_name, assignment)
-        obj = yaml.safe_load(render_go_template(template.go_template.raw_template, data))
+        obj = safe_yaml.load(render_go_template(template.go_template.raw_template, data))
         if not isinstance(obj, dict):
             raise TrialRenderError("the rendered Go template is not a Kubernetes object")
         return obj

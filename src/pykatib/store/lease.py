@@ -1,0 +1,102 @@
+"""Who may drive an experiment: the owner lease, one row per experiment, kept by the store.
+
+A controller (``pykatib run``, later the server) takes the lease before it touches an experiment and renews
+it while it runs; a second controller finds it held and refuses, naming the owner. A lease is free when it
+has expired (its owner stopped renewing: dead, hung or cut off) or when its owner ran on this host and its
+process is gone (a ``kill -9`` need not wait for the expiry). A process is recognised by its pid together
+with its start time and the boot it started in, so a pid reused by another program does not count as alive.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+# How long a lease lasts without renewal, and how often its owner renews it. The expiry bounds how long a
+# controller that hangs (or loses the database) blocks another from taking over; renewal every few seconds
+# keeps the lease alive through a slow write or a busy machine.
+LEASE_SECONDS = 15.0
+RENEW_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseOwner:
+    """A controller: a random id per controller, and where it runs."""
+
+    id: str
+    host: str
+    pid: int
+    process_key: str | None
+
+    @classmethod
+    def this_process(cls) -> LeaseOwner:
+        """A new owner id for a controller in this process."""
+        pid = os.getpid()
+        return cls(uuid.uuid4().hex, _hostname(), pid, process_key(pid))
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on host {self.host}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    experiment_id: int
+    owner: LeaseOwner
+    acquired_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+
+    def held_by_another(self, owner: LeaseOwner, now: datetime) -> bool:
+        """Whether a controller other than ``owner`` still holds this lease at ``now``."""
+        if self.owner.id == owner.id or self.expires_at <= now:
+            return False
+        if self.owner.host == _hostname():
+            return process_alive(self.owner.pid, self.owner.process_key)
+        return True
+
+    def expiry(self, ttl: float) -> datetime:
+        return self.renewed_at + timedelta(seconds=ttl)
+
+
+def process_key(pid: int) -> str | None:
+    """The boot and start time of a process (Linux /proc), or None where they cannot be read."""
+    try:
+        start_ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+    return f"{_boot_id()}:{start_ticks}"
+
+
+def process_alive(pid: int, key: str | None) -> bool:
+    """Whether process ``pid`` of this host still runs and is the same process that ``key`` recorded."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, owned by another user
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return True  # no /proc here: the pid exists, which is all that can be known
+    if fields[0] in ("Z", "X"):
+        return False  # exited, not yet reaped by its parent
+    return key is None or f"{_boot_id()}:{fields[19]}" == key
+
+
+@cache
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+@cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
