@@ -3,8 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-SHARED ?= ../shared
-SEED := $(firstword $(wildcard $(SHARED)/seed-experiment.yaml) examples/seed-experiment.yaml)
+SEED := examples/seed-experiment.yaml
 
 .PHONY: setup test lint demo clean
 

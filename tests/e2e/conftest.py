@@ -18,7 +18,6 @@ from e2e_support import (
     PROJECT,
     PROJECT_EXAMPLES,
     RUNNABLE_EXAMPLES,
-    SHARED,
     SMALL_BUDGET,
     UNCHANGED_EXAMPLES,
     BackgroundRuns,
@@ -39,9 +38,9 @@ _example_runs: BackgroundRuns | None = None
 def _examples() -> BackgroundRuns:
     global _example_runs
     if _example_runs is None:
-        planned = {name: (SHARED / name, SMALL_BUDGET) for name in RUNNABLE_EXAMPLES}
-        planned.update({name: (SHARED / name, ONE_TRIAL) for name in OTHER_EXAMPLES})
-        planned.update({name: (SHARED / name, []) for name in UNCHANGED_EXAMPLES})
+        planned = {name: (PROJECT / name, SMALL_BUDGET) for name in RUNNABLE_EXAMPLES}
+        planned.update({name: (PROJECT / name, ONE_TRIAL) for name in OTHER_EXAMPLES})
+        planned.update({name: (PROJECT / name, []) for name in UNCHANGED_EXAMPLES})
         planned.update({name: (PROJECT / name, args) for name, (args, _) in PROJECT_EXAMPLES.items()})
         _example_runs = BackgroundRuns(Path(tempfile.mkdtemp(prefix="pykatib-examples-")), planned)
     return _example_runs
@@ -51,7 +50,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """The examples take over a minute of CPU: started as soon as the session knows it will check them (at
     low priority), they run while the other tests wait on their own trials, and are mostly done by the time
     their own tests ask for the results."""
-    if session.config.option.collectonly or not SHARED.is_dir():
+    if session.config.option.collectonly:
         return
     if any(item.path.name == EXAMPLES_MODULE for item in session.items):
         _examples().start()

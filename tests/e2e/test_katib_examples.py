@@ -18,9 +18,9 @@ import pytest
 from e2e_support import (
     ONE_TRIAL,
     OTHER_EXAMPLES,
+    PROJECT,
     PROJECT_EXAMPLES,
     RUNNABLE_EXAMPLES,
-    SHARED,
     UNCHANGED_EXAMPLES,
     BackgroundRuns,
     end_condition,
@@ -42,7 +42,7 @@ def _trial_report(workdir: Path, status: dict[str, Any]) -> str:
 
 def refusal(example: str) -> str | None:
     """Why pykatib refuses to run the example before starting anything, or None when it runs it."""
-    document = load_experiment_document(SHARED / example, overrides=ONE_TRIAL[1::2])
+    document = load_experiment_document(PROJECT / example, overrides=ONE_TRIAL[1::2])
     experiment = document.experiment
     assert experiment is not None and experiment.spec.trial_template is not None
     trial_spec = document.sample_trial_spec if experiment.spec.trial_template.config_map else None
@@ -53,13 +53,11 @@ def refusal(example: str) -> str | None:
     return None
 
 
-@pytest.mark.usefixtures("shared")  # skips when the shared/ folder is absent
 @pytest.mark.parametrize("example", RUNNABLE_EXAMPLES)
 def test_example_succeeds(example_runs: BackgroundRuns, example: str) -> None:
     assert_succeeded(example_runs, example)
 
 
-@pytest.mark.usefixtures("shared")
 @pytest.mark.parametrize("example", list(UNCHANGED_EXAMPLES))
 def test_example_succeeds_unchanged(example_runs: BackgroundRuns, example: str) -> None:
     assert_succeeded(example_runs, example, trials=UNCHANGED_EXAMPLES[example])
@@ -70,7 +68,6 @@ def test_project_example_succeeds(example_runs: BackgroundRuns, example: str) ->
     assert_succeeded(example_runs, example, trials=PROJECT_EXAMPLES[example][1])
 
 
-@pytest.mark.usefixtures("shared")
 @pytest.mark.parametrize("example", OTHER_EXAMPLES)
 def test_example_runs_or_is_refused_as_not_available(example_runs: BackgroundRuns, example: str) -> None:
     reason = refusal(example)
