@@ -10,18 +10,6 @@ import pytest
 
 from e2e_support import make_experiment
 from pykatib.control.status import (
-    CREATED,
-    EARLY_STOPPED,
-    EXPERIMENT_FAILED,
-    FAILED,
-    GOAL_REACHED,
-    KILLED,
-    MAX_TRIALS_REACHED,
-    METRICS_UNAVAILABLE,
-    RUNNING,
-    SUCCEEDED,
-    SUGGESTION_END_REACHED,
-    TRIAL_LOST,
     Counts,
     TrialTally,
     TrialView,
@@ -33,6 +21,7 @@ from pykatib.control.status import (
     trials_to_create,
 )
 from pykatib.metrics.strategy import MetricSummary
+from pykatib.spec.conditions import ExperimentReason, TrialPhase, TrialReason
 from pykatib.spec.loader import parse_experiment
 from pykatib.spec.models import Experiment
 
@@ -94,27 +83,27 @@ def test_goal_is_checked_before_failures_and_budget() -> None:
                                                                             "objectiveMetricName": "loss"})  # fmt: skip
     trials = [view("a", "Succeeded", 0.05), view("b", "Failed"), view("c", "Failed")]
     # All three rules hold: 3 completed >= 3, 2 failed >= 1, best 0.05 <= 0.1.
-    assert end_reason(exp, trials, suggestion_end=True) == GOAL_REACHED
+    assert end_reason(exp, trials, suggestion_end=True) == ExperimentReason.GOAL_REACHED
 
 
 def test_failures_are_checked_before_budget() -> None:
     exp = experiment(maxTrialCount=3, maxFailedTrialCount=1, objective={"type": "minimize", "goal": 0.01,
                                                                             "objectiveMetricName": "loss"})  # fmt: skip
     trials = [view("a", "Succeeded", 0.05), view("b", "Failed"), view("c", "Succeeded", 0.2)]
-    assert end_reason(exp, trials, suggestion_end=True) == EXPERIMENT_FAILED
+    assert end_reason(exp, trials, suggestion_end=True) == ExperimentReason.FAILED
 
 
 def test_budget_is_checked_before_suggestion_end() -> None:
     exp = experiment(maxTrialCount=2, maxFailedTrialCount=None)
     trials = [view("a", "Succeeded", 0.05), view("b", "Succeeded", 0.2)]
-    assert end_reason(exp, trials, suggestion_end=True) == MAX_TRIALS_REACHED
+    assert end_reason(exp, trials, suggestion_end=True) == ExperimentReason.MAX_TRIALS_REACHED
 
 
 def test_suggestion_end_waits_for_active_trials() -> None:
     exp = experiment(maxTrialCount=None, maxFailedTrialCount=None)
     trials = [view("a", "Succeeded", 0.05), view("b", "Running")]
     assert end_reason(exp, trials, suggestion_end=True) is None
-    assert end_reason(exp, trials[:1], suggestion_end=True) == SUGGESTION_END_REACHED
+    assert end_reason(exp, trials[:1], suggestion_end=True) == ExperimentReason.SUGGESTION_END_REACHED
     assert end_reason(exp, trials[:1], suggestion_end=False) is None
 
 
@@ -122,10 +111,10 @@ def test_suggestion_end_waits_for_active_trials() -> None:
     ("max_failed", "phases", "expected"),
     [
         (0, ["Succeeded"], None),  # 0 means "fail at the first failure", not "fail at once"
-        (0, ["Failed"], EXPERIMENT_FAILED),
-        (0, ["MetricsUnavailable"], EXPERIMENT_FAILED),  # metrics unavailable is a failure
+        (0, ["Failed"], ExperimentReason.FAILED),
+        (0, ["MetricsUnavailable"], ExperimentReason.FAILED),  # metrics unavailable is a failure
         (2, ["Failed", "Succeeded"], None),
-        (2, ["Failed", "MetricsUnavailable"], EXPERIMENT_FAILED),  # the 2nd failure ends it
+        (2, ["Failed", "MetricsUnavailable"], ExperimentReason.FAILED),  # the 2nd failure ends it
         (2, ["Failed", "Killed"], None),  # killed is not a failure
         (None, ["Failed"] * 5, None),
     ],
@@ -156,7 +145,7 @@ def test_goal_comparison(objective_type: str, goal: float, best: float, reached:
     exp = experiment(maxTrialCount=None, maxFailedTrialCount=None,
                      objective={"type": objective_type, "goal": goal, "objectiveMetricName": "loss"})  # fmt: skip
     trials = [view("a", "Succeeded", best)]
-    assert (end_reason(exp, trials, suggestion_end=False) == GOAL_REACHED) is reached
+    assert (end_reason(exp, trials, suggestion_end=False) == ExperimentReason.GOAL_REACHED) is reached
 
 
 def test_goal_ignores_values_of_unfinished_or_failed_trials() -> None:
@@ -211,13 +200,21 @@ def test_tally_agrees_with_counting_every_trial(objective_type: str, seed: int) 
     whatever changes arrive in whatever order (ties, the best trial changing, trials coming back to pending)."""
     exp = experiment(objective={"type": objective_type, "objectiveMetricName": "loss"})
     rng = random.Random(seed)
-    phases = [CREATED, RUNNING, SUCCEEDED, FAILED, KILLED, EARLY_STOPPED, METRICS_UNAVAILABLE]
+    phases = [
+        TrialPhase.CREATED,
+        TrialPhase.RUNNING,
+        TrialPhase.SUCCEEDED,
+        TrialPhase.FAILED,
+        TrialPhase.KILLED,
+        TrialPhase.EARLY_STOPPED,
+        TrialPhase.METRICS_UNAVAILABLE,
+    ]
     tally = TrialTally(exp)
     trials: dict[str, TrialView] = {}
     for _ in range(400):
         name = f"t{rng.randrange(30)}"
         objective = rng.choice([None, 0.25, 0.5, 0.75, rng.random()])
-        reason = rng.choice([None, TRIAL_LOST])
+        reason = rng.choice([None, TrialReason.LOST])
         trials[name] = view(name, rng.choice(phases), objective, reason)
         tally.update(trials[name])
         # Insertion order of the dict is the order of first appearance, as the tally's creation order.

@@ -270,3 +270,14 @@ def test_push_collector(tmp_path: Path, workdir: Path, kind: str) -> None:
         assert trial.objective_value == pytest.approx(x / 2)
     best = min(trials_of(workdir, "e2e"), key=lambda t: t.objective_value or 0)
     assert status["currentOptimalTrial"]["bestTrialName"] == best.name
+
+
+def test_a_collector_kind_that_cannot_run_here_is_refused_before_any_trial(tmp_path: Path, workdir: Path) -> None:
+    """Once, Katib's custom-metrics-collector example validated and then died with a traceback at run time."""
+    collector = {"kind": "Custom", "customCollector": {"name": "c", "image": "example/collector", "args": ["-m"]}}
+    doc = make_experiment(["sh", "-c", "echo loss=0.1"], metricsCollectorSpec={"collector": collector})
+    code, status, stderr = run_pykatib(write_experiment(tmp_path, doc), "--workdir", str(workdir))
+    assert (code, status) == (2, None), stderr
+    assert "Traceback" not in stderr
+    assert "metrics collector kind Custom cannot run locally yet" in stderr
+    assert trials_of(workdir, "e2e") == []

@@ -18,6 +18,8 @@ def test_settings_reach_the_sampler() -> None:
     suggester = make("multivariate-tpe", space_of(*plane()), n_startup_trials="4", n_ei_candidates="9")
     assert isinstance(suggester, MultivariateTpeSuggester)
     sampler = suggester.sampler
+    assert sampler.startup_trials == 4
+    # Optuna keeps these privately (test_library_internals checks the names).
     assert (sampler._n_startup_trials, sampler._n_ei_candidates) == (4, 9)
     assert sampler._multivariate is True
     assert sampler._constant_liar is True

@@ -14,6 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.samplers import TPESampler
 
 from pykatib.suggest import TrialResult
+from pykatib.suggest._optuna_internals import random_sampler_rng, tpe_random_sampler, tpe_rng
 from pykatib.suggest.tpe import HyperoptTpeSampler, TpeSuggester, hyperopt_gamma
 from suggest_support import Controller, make, param, quadratic, saved, space_of, wide_plane
 
@@ -29,13 +30,14 @@ def test_settings_reach_the_sampler() -> None:
     suggester = make("tpe", space, gamma="0.5", prior_weight="2.5", n_EI_candidates="7", random_state="4")
     assert isinstance(suggester, TpeSuggester)
     sampler = suggester.sampler
-    assert sampler._gamma(100) == 5
+    assert sampler.gamma(100) == 5
+    # Optuna keeps these privately (test_library_internals checks the names).
     assert sampler._parzen_estimator_parameters.prior_weight == 2.5
     assert sampler._parzen_estimator_parameters.consider_magic_clip is True
     assert sampler._parzen_estimator_parameters.consider_endpoints is False
-    assert sampler._n_ei_candidates == 7
+    assert sampler.n_ei_candidates == 7
     assert sampler._multivariate is False
-    assert sampler._constant_liar is True  # running trials count as bad observations (see the module)
+    assert sampler.constant_liar is True  # running trials count as bad observations (see the module)
     assert suggester.state()["seed"] == 4
 
 
@@ -44,9 +46,9 @@ def test_startup_is_the_request_size_as_in_katibs_hyperopt_service() -> None:
     suggester = make("tpe", space, random_state="1")
     controller = Controller(suggester, lambda a: float(a["x"]), parallel=4)
     controller.run(1)
-    assert suggester.sampler._n_startup_trials == 4
+    assert suggester.sampler.startup_trials == 4
     controller.run(1)
-    assert suggester.sampler._n_startup_trials == 1  # one slot freed: TPE from then on
+    assert suggester.sampler.startup_trials == 1  # one slot freed: TPE from then on
 
 
 def test_first_batch_draws_from_each_prior() -> None:
@@ -94,8 +96,10 @@ def test_one_pass_sampler_samples_what_optunas_univariate_tpe_samples(direction:
     running: list[tuple[optuna.Trial, optuna.Trial]] = []
     for i in range(150):
         for study in (ours, theirs):
-            study.sampler._rng.rng.seed(i)  # type: ignore[attr-defined]
-            study.sampler._random_sampler._rng.rng.seed(i + 1000)  # type: ignore[attr-defined]
+            sampler = study.sampler
+            assert isinstance(sampler, TPESampler)
+            tpe_rng(sampler).seed(i)
+            random_sampler_rng(tpe_random_sampler(sampler)).seed(i + 1000)
         pair = (ours.ask(space), theirs.ask(space))
         assert pair[0].params == pair[1].params, i
         running.append(pair)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pykatib.execute.local import LaunchSpec
+from pykatib.execute.base import LaunchSpec
 from pykatib.execute.localize import ImageMap, PathRules
 from pykatib.metrics.collector import TrialCollector
 from pykatib.report import TRIAL_DIR_ENV, TRIAL_NAME_ENV

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pykatib.control.launch import TrialLaunchError, prepare_trial
+from pykatib.earlystop import EARLY_STOPPERS
 from pykatib.execute.localize import ImageMap
+from pykatib.metrics.collector import CollectorUnavailableError
 from pykatib.spec.models import Experiment, ResumePolicy
 from pykatib.store import ExperimentRecord, Store
 from pykatib.suggest.base import AlgorithmNotAvailableError
@@ -19,7 +21,6 @@ from pykatib.suggest.registry import experiment_suggester
 from pykatib.trial.job import TrialJobError
 from pykatib.trial.render import TrialRenderError
 
-EARLY_STOPPING_AVAILABLE = ("medianstop",)
 EDITABLE = ("parallelTrialCount", "maxTrialCount", "maxFailedTrialCount")
 
 
@@ -42,14 +43,14 @@ def check_runnable(experiment: Experiment, image_map: ImageMap, trial_spec: dict
         suggester = experiment_suggester(spec)
     except AlgorithmNotAvailableError as exc:
         raise RunRefused(str(exc)) from exc
-    if spec.early_stopping is not None and spec.early_stopping.algorithm_name not in EARLY_STOPPING_AVAILABLE:
+    if spec.early_stopping is not None and spec.early_stopping.algorithm_name not in EARLY_STOPPERS:
         raise RunRefused(f"early stopping algorithm {spec.early_stopping.algorithm_name} is not available yet")
     sample = {p.name: p.format(p.min if p.is_numeric else p.values[0]) for p in suggester.space}
     with tempfile.TemporaryDirectory(prefix="pykatib-check-") as tmp:
         try:
             prepare_trial(experiment, f"{experiment.metadata.name}-check", sample, Path(tmp), image_map,
                           trial_spec=trial_spec)  # fmt: skip
-        except (TrialLaunchError, TrialJobError, TrialRenderError) as exc:
+        except (TrialLaunchError, TrialJobError, TrialRenderError, CollectorUnavailableError) as exc:
             raise RunRefused(f"the trial template cannot run here: {exc}") from exc
 
 

@@ -11,34 +11,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pykatib.metrics.strategy import MetricSummary
+from pykatib.spec.conditions import (
+    RANKED_PHASES,
+    REPLACED_REASONS,
+    ExperimentReason,
+    TrialPhase,
+)
 from pykatib.spec.models import Experiment, ObjectiveType
 
-# Trial phases (Katib's trial condition types).
-CREATED, RUNNING, SUCCEEDED, FAILED, KILLED = "Created", "Running", "Succeeded", "Failed", "Killed"
-EARLY_STOPPED, METRICS_UNAVAILABLE = "EarlyStopped", "MetricsUnavailable"
-ACTIVE_PHASES = (CREATED, RUNNING)
-# Trial reasons.
-TRIAL_CREATED, TRIAL_RUNNING, TRIAL_SUCCEEDED = "TrialCreated", "TrialRunning", "TrialSucceeded"
-TRIAL_FAILED, TRIAL_KILLED, TRIAL_EARLY_STOPPED = "TrialFailed", "TrialKilled", "TrialEarlyStopped"
-TRIAL_METRICS_UNAVAILABLE, DEADLINE_EXCEEDED = "MetricsUnavailable", "DeadlineExceeded"
-# pykatib's own: a trial whose process vanished with no exit record, or that the user's Ctrl-C stopped.
-# Such trials are replaced and count against neither the budget nor maxFailedTrialCount.
-TRIAL_LOST, TRIAL_INTERRUPTED = "TrialLost", "TrialInterrupted"
-REPLACED_REASONS = (TRIAL_LOST, TRIAL_INTERRUPTED)
-
-# Experiment reasons and messages, as Katib writes them.
-EXPERIMENT_CREATED, EXPERIMENT_RUNNING, EXPERIMENT_RESTARTING = (
-    "ExperimentCreated",
-    "ExperimentRunning",
-    "ExperimentRestarting",
-)
-GOAL_REACHED, MAX_TRIALS_REACHED = "ExperimentGoalReached", "ExperimentMaxTrialsReached"
-SUGGESTION_END_REACHED, EXPERIMENT_FAILED = "ExperimentSuggestionEndReached", "ExperimentFailed"
-END_MESSAGES = {
-    GOAL_REACHED: "Experiment has succeeded because Objective goal has reached",
-    MAX_TRIALS_REACHED: "Experiment has succeeded because max trial count has reached",
-    SUGGESTION_END_REACHED: "Experiment has succeeded because suggestion service has reached the end",
-    EXPERIMENT_FAILED: "Experiment has failed because max failed count has reached",
+# The status block's name lists, by phase (a pending trial is one that has not started).
+_TRIAL_LISTS = {
+    TrialPhase.SUCCEEDED: "succeededTrialList",
+    TrialPhase.FAILED: "failedTrialList",
+    TrialPhase.KILLED: "killedTrialList",
+    TrialPhase.EARLY_STOPPED: "earlyStoppedTrialList",
+    TrialPhase.METRICS_UNAVAILABLE: "metricsUnavailableTrialList",
+    TrialPhase.RUNNING: "runningTrialList",
 }
 
 
@@ -47,7 +35,7 @@ class TrialView:
     """What status needs of a trial (built from the store's record plus in-memory metric summaries)."""
 
     name: str
-    phase: str
+    phase: TrialPhase
     reason: str | None
     assignment: Mapping[str, str]
     metrics: Mapping[str, MetricSummary] = field(default_factory=dict)
@@ -55,7 +43,7 @@ class TrialView:
 
     @property
     def replaced(self) -> bool:
-        return self.phase == KILLED and self.reason in REPLACED_REASONS
+        return self.phase == TrialPhase.KILLED and self.reason in REPLACED_REASONS
 
 
 @dataclass
@@ -89,17 +77,17 @@ def count(trials: Sequence[TrialView]) -> Counts:
 def _add_count(counts: Counts, trial: TrialView, step: int) -> None:
     if trial.replaced:
         counts.replaced += step
-    elif trial.phase == SUCCEEDED:
+    elif trial.phase == TrialPhase.SUCCEEDED:
         counts.succeeded += step
-    elif trial.phase == FAILED:
+    elif trial.phase == TrialPhase.FAILED:
         counts.failed += step
-    elif trial.phase == KILLED:
+    elif trial.phase == TrialPhase.KILLED:
         counts.killed += step
-    elif trial.phase == EARLY_STOPPED:
+    elif trial.phase == TrialPhase.EARLY_STOPPED:
         counts.early_stopped += step
-    elif trial.phase == METRICS_UNAVAILABLE:
+    elif trial.phase == TrialPhase.METRICS_UNAVAILABLE:
         counts.metrics_unavailable += step
-    elif trial.phase == RUNNING:
+    elif trial.phase == TrialPhase.RUNNING:
         counts.running += step
     else:
         counts.pending += step
@@ -140,16 +128,18 @@ def optimal_trial(experiment: Experiment, trials: Sequence[TrialView]) -> tuple[
 
 def _candidate_value(trial: TrialView) -> float | None:
     """The trial's objective when it may be the optimal trial: finished, with the objective reported."""
-    return trial.objective if trial.phase in (SUCCEEDED, EARLY_STOPPED) else None
+    return trial.objective if trial.phase in RANKED_PHASES else None
 
 
-def end_reason(experiment: Experiment, trials: Sequence[TrialView], *, suggestion_end: bool) -> str | None:
+def end_reason(experiment: Experiment, trials: Sequence[TrialView], *, suggestion_end: bool) -> ExperimentReason | None:
     """Katib's termination order: goal, then failures, then budget; then pykatib's suggestion end."""
     best = optimal_trial(experiment, trials)
     return end_reason_of(experiment, count(trials), best[1] if best else None, suggestion_end=suggestion_end)
 
 
-def end_reason_of(experiment: Experiment, counts: Counts, best: float | None, *, suggestion_end: bool) -> str | None:
+def end_reason_of(
+    experiment: Experiment, counts: Counts, best: float | None, *, suggestion_end: bool
+) -> ExperimentReason | None:
     """end_reason() from the counts and the optimal trial's objective value, already at hand."""
     spec = experiment.spec
     objective = spec.objective
@@ -157,14 +147,14 @@ def end_reason_of(experiment: Experiment, counts: Counts, best: float | None, *,
     if objective.goal is not None and best is not None:
         value = best
         if (value <= objective.goal) if objective.type is ObjectiveType.MINIMIZE else (value >= objective.goal):
-            return GOAL_REACHED
+            return ExperimentReason.GOAL_REACHED
     failures = counts.failed + counts.metrics_unavailable
     if spec.max_failed_trial_count is not None and failures != 0 and failures >= spec.max_failed_trial_count:
-        return EXPERIMENT_FAILED
+        return ExperimentReason.FAILED
     if spec.max_trial_count is not None and counts.completed >= spec.max_trial_count:
-        return MAX_TRIALS_REACHED
+        return ExperimentReason.MAX_TRIALS_REACHED
     if suggestion_end and counts.active == 0:
-        return SUGGESTION_END_REACHED
+        return ExperimentReason.SUGGESTION_END_REACHED
     return None
 
 
@@ -262,11 +252,7 @@ def status_block(
         "metricsUnavailableTrialList": [], "runningTrialList": [], "pendingTrialList": [],
     }  # fmt: skip
     for trial in trials:
-        key = {
-            SUCCEEDED: "succeededTrialList", FAILED: "failedTrialList", KILLED: "killedTrialList",
-            EARLY_STOPPED: "earlyStoppedTrialList", METRICS_UNAVAILABLE: "metricsUnavailableTrialList",
-            RUNNING: "runningTrialList",
-        }.get(trial.phase, "pendingTrialList")  # fmt: skip
+        key = _TRIAL_LISTS.get(trial.phase, "pendingTrialList")
         groups[key].append(trial.name)
     for key, names in groups.items():
         if names:

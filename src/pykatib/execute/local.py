@@ -17,12 +17,17 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from pykatib.execute.base import LaunchSpec
+
+__all__ = ["LaunchSpec", "LocalExecutor", "ProcessRecord", "RunningTrial"]
 
 # "$0" is the exit file, "$1" the log, the rest the program and its arguments, each passed as one word.
 # The wrapper opens the log itself (appending, stdout and stderr): creating a file is one of the dearest
@@ -52,18 +57,8 @@ class ProcessRecord:
     primary: bool
 
 
-@dataclass
-class LaunchSpec:
-    key: str
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    log_file: Path
-    primary: bool
-
-
 class RunningTrial:
-    """The processes of one trial, started here or re-attached after a restart."""
+    """The processes of one trial, started here or re-attached after a restart (a ``base.TrialHandle``)."""
 
     def __init__(
         self,
@@ -83,8 +78,13 @@ class RunningTrial:
         self._seen_exiting: set[int] = set()
 
     @property
-    def primary_log(self) -> Path:
-        return Path(next(r.log_file for r in self.records if r.primary))
+    def primary_key(self) -> str:
+        return next(r.key for r in self.records if r.primary)
+
+    @property
+    def pid(self) -> int | None:
+        """The primary replica's wrapper: the leader of its process group."""
+        return next(r.pid for r in self.records if r.primary)
 
     async def wait(self) -> dict[str, int | None]:
         """Exit code per process; None for a process that vanished without an exit record (lost).
@@ -263,7 +263,7 @@ def _spawn(argv: list[str], *, cwd: str, env: dict[str, str]) -> tuple[int, asyn
 
 
 class LocalExecutor:
-    """Starts trial processes on this machine and finds them again after a restart."""
+    """Starts trial processes on this machine and finds them again after a restart (a ``base.Executor``)."""
 
     async def start(self, name: str, trial_dir: Path, launches: list[LaunchSpec]) -> RunningTrial:
         trial_dir.mkdir(parents=True, exist_ok=True)
@@ -299,6 +299,11 @@ class LocalExecutor:
             return RunningTrial(name, trial_dir, records)
         self.discard(trial_dir)
         return None
+
+    def remove(self, trial_dir: Path) -> None:
+        """Forget the trial's files; a process still running for it is stopped first."""
+        self.discard(trial_dir)
+        shutil.rmtree(trial_dir, ignore_errors=True)
 
     def discard(self, trial_dir: Path) -> None:
         """Stop every process started for this trial directory, recorded or not (found by the exit-file

@@ -1,4 +1,4 @@
-"""One trial's metrics collector, chosen by ``metricsCollectorSpec.collector.kind`` (KATIB_SPEC.md section 5).
+"""One trial's metrics collector, chosen by ``metricsCollectorSpec.collector.kind`` (docs/katib-compatibility.md).
 
 StdOut, File (TEXT/JSON) and Push stream: ``poll()`` returns what arrived since the last call, so early
 stopping sees observations while the trial runs. TensorFlowEvent files are read once the trial has ended,
@@ -20,6 +20,10 @@ from pykatib.metrics.tfevent import read_tfevent_dir
 PUSH_METRICS_FILE = "pushed-metrics.jsonl"
 # How much of a followed file is turned into lines at once (see poll()).
 READ_BATCH_BYTES = 4 << 20
+
+
+class CollectorUnavailableError(ValueError):
+    """A metrics collector kind that pykatib cannot run (Custom, PrometheusMetric): the run is refused."""
 
 
 class TrialCollector:
@@ -56,7 +60,7 @@ class TrialCollector:
             self._tail = FileTail(trial_dir / PUSH_METRICS_FILE)
             self._parse = self._parse_json
         else:
-            raise ValueError(f"metrics collector kind {kind} cannot run locally")
+            raise CollectorUnavailableError(f"metrics collector kind {kind} cannot run locally yet")
 
     def _follow(self, path: Path, filters: Sequence[str] | None) -> None:
         parser = TextMetricsParser(self.metric_names, filters or None)

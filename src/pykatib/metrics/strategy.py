@@ -1,9 +1,9 @@
 """Katib's metric strategies: which of a trial's reported values counts as its result.
 
-Katib (``Objective.metricStrategies``) reduces each metric's observation log to ``min``, ``max``
-or ``latest``; the default is the objective's direction for the objective metric and ``latest``
-for additional metrics. ``latest`` is the value with the greatest timestamp, and of equal
-timestamps the one reported last (Katib's DB query orders by time, then by insertion).
+Katib (``Objective.metricStrategies``) reduces each metric's observation log to ``min``, ``max`` or
+``latest``; a metric without a strategy gets the objective's direction (``min`` when minimizing, ``max``
+when maximizing), as Katib's defaulting webhook sets it. ``latest`` is the value with the greatest
+timestamp, and of equal timestamps the one reported last (Katib's DB query orders by time, then by insertion).
 """
 
 from __future__ import annotations

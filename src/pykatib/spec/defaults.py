@@ -1,4 +1,4 @@
-"""Katib's mutating webhook: the defaults an Experiment gets before it is validated (KATIB_SPEC.md)."""
+"""Katib's mutating webhook: the defaults an Experiment gets before it is validated (docs/katib-compatibility.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pydantic models of Katib's v1beta1 Experiment (KATIB_SPEC.md section 1).
+"""Pydantic models of Katib's v1beta1 Experiment (docs/katib-compatibility.md, "Experiment spec and validation").
 
 Field names are Katib's JSON names (camelCase) so that a model dumped with ``by_alias=True`` is the
 same YAML a Katib user wrote. Numbers inside ``feasibleSpace`` and ``algorithmSettings`` stay strings,

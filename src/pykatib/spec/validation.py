@@ -1,4 +1,4 @@
-"""Katib's validating webhook, plus the checks Katib leaves to fail late (KATIB_SPEC.md "Validation").
+"""Katib's validating webhook, plus the checks Katib leaves to fail late (docs/katib-compatibility.md).
 
 Every check appends to one list, so a user sees all the problems of a file at once, each with the path
 of the field (``spec.parameters[1].feasibleSpace.min``) in Katib's JSON names.

@@ -8,20 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
+from pykatib.spec.conditions import TrialPhase
 
-class TrialPhase(StrEnum):
-    """A trial's condition in Katib's words (KATIB_SPEC.md section 6); a ``str``, so ``== "Running"`` works."""
-
-    CREATED = "Created"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    KILLED = "Killed"
-    EARLY_STOPPED = "EarlyStopped"
-    METRICS_UNAVAILABLE = "MetricsUnavailable"
+__all__ = ["ExperimentRecord", "MetricStats", "NewTrial", "ObservationRow", "TrialPhase", "TrialRecord"]
 
 
 @dataclass(frozen=True, slots=True)

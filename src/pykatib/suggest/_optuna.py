@@ -17,8 +17,8 @@ call costs what the sampler costs and no more.
 
 Reproducibility: the sampler's random generators are re-seeded before every ask from ``(seed, number of
 asks so far)``, so that ``state()`` is two integers and a rebuilt suggester, given the same trials, asks
-with the same random numbers. The suggested values are written back into the Optuna trial as the exact
-Katib values (rounded, snapped to the lattice), so the study of a rebuilt suggester, made of
+with the same random numbers. Every value a sampler proposes becomes the exact Katib value (rounded,
+snapped to the lattice) before Optuna stores it, so the study of a rebuilt suggester, made of
 ``add_trial`` entries, holds exactly what the uninterrupted one holds. What a restart cannot restore is
 said by each algorithm's module.
 """
@@ -34,11 +34,13 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
-from optuna.trial import TrialState, create_trial
+from optuna.storages import InMemoryStorage
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from pykatib.spec.models import ObjectiveType
 from pykatib.spec.space import SearchSpace
-from pykatib.suggest._codec import Codec, Fallback, Internal, Kind, SpaceCodec
+from pykatib.suggest._codec import Codec, Fallback, Kind, SpaceCodec
 from pykatib.suggest.base import (
     AssignmentKey,
     SeenAssignments,
@@ -64,6 +66,82 @@ def optuna_distribution(codec: Codec) -> BaseDistribution:
     if codec.kind is Kind.INT:
         return IntDistribution(int(codec.low), int(codec.high))
     return FloatDistribution(codec.low, codec.high, log=codec.log)
+
+
+def kept_by_optuna(distribution: BaseDistribution, value: Any) -> bool:
+    """Whether Optuna keeps a value ``sample_relative`` proposed for ``distribution`` (it samples the parameter
+    again, independently, when the value lies outside the distribution): Optuna's rule, for the
+    distributions :func:`optuna_distribution` builds (tests/suggest/test_library_internals.py compares)."""
+    if isinstance(distribution, FloatDistribution | IntDistribution):
+        number = float(value)
+        if not distribution.low <= number <= distribution.high:
+            return False
+        if isinstance(distribution, IntDistribution):
+            return (number - distribution.low) % distribution.step == 0
+        if distribution.step is not None:
+            steps = (number - distribution.low) / distribution.step
+            return abs(steps - round(steps)) < 1.0e-8
+    return True  # a choice: one that is not among the choices makes Optuna raise, as it always did
+
+
+class KatibValues(BaseSampler):
+    """The sampler a study runs: an algorithm's sampler, each value it proposes turned into the exact Katib
+    value before Optuna stores it.
+
+    A sampler proposes a float where Katib has a string ("0.30000000000000004" is "0.3"), a lattice index or
+    a truncated normal's probability; the study must hold the value a trial actually runs with, the one a
+    rebuilt suggester's study gets from ``add_trial``. Proposing it in the first place spares rewriting a
+    stored trial. Only values Optuna keeps are changed (see :func:`kept_by_optuna`): a relative value it
+    drops is sampled again, independently, and that one is changed instead.
+    """
+
+    def __init__(self, sampler: BaseSampler, codecs: SpaceCodec) -> None:
+        self.sampler = sampler
+        self._codecs = dict(zip(codecs.names, codecs.codecs, strict=True))
+        # The Katib string of each value given since the last take(): a trial's assignment.
+        self._given: dict[str, str] = {}
+
+    def take(self) -> dict[str, str]:
+        """The Katib strings of the values given since the last call (the trial just asked for)."""
+        given, self._given = self._given, {}
+        return given
+
+    def _exact(self, name: str, value: Any) -> Any:
+        codec = self._codecs[name]
+        text = codec.decode(value)
+        self._given[name] = text
+        exact = codec.encode(text)
+        assert exact is not None  # decoded values always lie inside the space
+        return value if exact == value else exact
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        params = self.sampler.sample_relative(study, trial, search_space)
+        return {
+            name: self._exact(name, value)
+            if name in search_space and kept_by_optuna(search_space[name], value)
+            else value
+            for name, value in params.items()
+        }
+
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        value = self.sampler.sample_independent(study, trial, param_name, param_distribution)
+        return self._exact(param_name, value)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.sampler.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self.sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.sampler.reseed_rng()
 
 
 def derive_seed(seed: int, *path: int) -> int:
@@ -97,9 +175,16 @@ class OptunaSuggester(Suggester):
         }
         self._seed = experiment_seed(settings, state)
         self._asks = int(state.get("asks", 0))
+        # The study's storage (what create_study makes by default), kept to look trials up by number.
+        self.storage = InMemoryStorage()
         self.sampler = self.create_sampler(self._seed, state)
-        direction = "maximize" if objective is ObjectiveType.MAXIMIZE else "minimize"
-        self.study = optuna.create_study(sampler=self.sampler, direction=direction)
+        self._katib_values = KatibValues(self.sampler, self._codecs)
+        self.study = optuna.create_study(
+            storage=self.storage,
+            sampler=self._katib_values,
+            direction="maximize" if objective is ObjectiveType.MAXIMIZE else "minimize",
+        )
+        self._study_id = self.storage.get_study_id_from_name(self.study.study_name)
         self._seen = SeenAssignments(space)
         self._fallback = Fallback(space, self._codecs)
         # Suggested and not yet seen as a trial: assignment -> Optuna trial number (None: a fallback point,
@@ -131,6 +216,14 @@ class OptunaSuggester(Suggester):
     def system_attrs(self, number: int, key: AssignmentKey) -> dict[str, Any]:
         """Sampler bookkeeping to attach to trial ``number``, added with ``add_trial`` (CMA-ES: its generation)."""
         return {}
+
+    def trial(self, number: int) -> FrozenTrial | None:
+        """The study's trial ``number`` as it is now, or None if there is none (a storage lookup, not a read of
+        the whole trial list)."""
+        try:
+            return self.storage.get_trial(self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number))
+        except KeyError:
+            return None
 
     def room(self, n: int) -> int:
         """How many of ``n`` asked suggestions the sampler can make before results arrive (CMA-ES: the room
@@ -221,9 +314,15 @@ class OptunaSuggester(Suggester):
             for i, generator in enumerate(self.random_states()):
                 generator.seed(derive_seed(self._seed, self._asks, i))
             self._asks += 1
+            self._katib_values.take()
             trial = self.study.ask(self._distributions)
             self._trial_count = trial.number + 1
-            key = self._canonicalize(trial)
+            given = self._katib_values.take()
+            # A value no sampler gave is a one-point distribution's only value.
+            key = tuple(
+                given[name] if name in given else codec.decode(trial.params[name])
+                for name, codec in zip(self._codecs.names, self._codecs.codecs, strict=True)
+            )
             if key not in self._seen:
                 self._pending[key] = trial.number
                 self.keys_by_number[trial.number] = key
@@ -235,20 +334,4 @@ class OptunaSuggester(Suggester):
         key = self._fallback.pick(self._seen, rng)
         if key is not None:
             self._pending[key] = None
-        return key
-
-    def _canonicalize(self, trial: optuna.Trial) -> AssignmentKey:
-        """The trial's Katib values; its params are rewritten to exactly those values."""
-        params = trial.params
-        asked: list[Internal] = [params[name] for name in self._codecs.names]
-        key = self._codecs.decode(asked)
-        exact = self._codecs.encode(self._codecs.assignment(key))
-        assert exact is not None  # decoded values always lie inside the space
-        for name, old, new in zip(self._codecs.names, asked, exact, strict=True):
-            if old != new:
-                distribution = self._distributions[name]
-                # The public storage call Optuna itself uses when a trial suggests a value.
-                self.study._storage.set_trial_param(
-                    trial._trial_id, name, distribution.to_internal_repr(new), distribution
-                )
         return key

@@ -13,27 +13,22 @@ Settings pass straight through: ``base_estimator`` (GP, RF, ET, GBRT), ``n_initi
   normal's probability.
 
 As in Katib, only trials with an objective value (Succeeded, EarlyStopped) are told, negated when
-maximizing, since skopt minimizes. Unlike Katib, which asks skopt for a batch knowing nothing of trials
-still running, a suggestion made while points are out there (running trials, and the batch's members
-already chosen) comes from a batch model that is also told each of those points with the surrogate's own
-mean there as its value (the "kriging believer" of Ginsbourger et al., 2010):
+maximizing, since skopt minimizes. One trial at a time, skopt's own ask runs with ``acq_func`` and
+``acq_optimizer`` as set. Unlike Katib, which asks skopt for a batch knowing nothing of trials still
+running, a suggestion made while points are out there (running trials, the batch's members already
+chosen) comes from a model also told the surrogate's own mean at each of them (the "kriging believer",
+Ginsbourger et al., 2010), so that a batch neither piles onto one point nor is pushed out of the basin the
+surrogate is sure of:
 
-* with a GP (the default), the suggestion is the minimum of one function drawn from that model's
-  posterior (Thompson sampling, as in Kandasamy et al., 2018, "Parallelised Bayesian optimisation via
-  Thompson sampling") over 1,000 uniform candidates and 1,050 steps of three sizes around the five best
-  points, moved to the highest expected improvement within a small box around it (L-BFGS, as skopt
-  maximises its acquisition functions), so that it is as precise as one trial at a time;
-* with RF, ET or GBRT (no posterior to draw from), it is what the batch model's acquisition function picks.
+* with a GP (the default), the minimum of one function drawn from that model's posterior (Thompson
+  sampling, Kandasamy et al., 2018) over uniform candidates and steps around the best points, moved to the
+  highest expected improvement in a small box around it (L-BFGS, as skopt maximises its acquisition
+  functions) to be as precise as one trial at a time; the draw and its polish do not follow ``acq_func``,
+  ``acq_optimizer`` or ``acq_func_kwargs``;
+* with RF, ET or GBRT (no posterior to draw from), what that model's acquisition function picks.
 
-One trial at a time nothing is out there and skopt's own ask runs, with ``acq_func`` and ``acq_optimizer``
-as set; the draw and its polish (expected improvement by L-BFGS) do not follow ``acq_func``,
-``acq_optimizer`` or ``acq_func_kwargs``. On Hartmann6 at
-parallelTrialCount 4 (``bench/sample_efficiency.py --simulate``; docs/benchmarks.md) skopt's
-``ask(n_points)``, which lies with the best value so far ("cl_min"), left the mean regret about seven times
-that of one trial at a time, the believer with the acquisition function three times (it spreads a batch
-out of the basin the surrogate is sure of), the believer with polished draws 0.82 times (40 seeds).
-skopt cannot suggest before its first result when ``n_initial_points`` is 0 (Katib crashes there); random
-points fill in.
+docs/benchmarks.md compares these with skopt's own ``ask(n_points)``. skopt cannot suggest before its
+first result when ``n_initial_points`` is 0 (Katib crashes there); random points fill in.
 
 ``GBRT`` works around two breakages of scikit-optimize 0.10.2 (its last release): its quantile regressor
 predates scikit-learn 1.6's estimator tags (skopt then refuses it as "not a regressor") and calls
@@ -130,6 +125,12 @@ def _from_skopt(point: Sequence[Any]) -> list[Internal]:
         else:
             plain.append(float(value))
     return plain
+
+
+def _random_points_left(optimizer: Optimizer) -> int:
+    """How many more results skopt waits for before its model takes over (its initial random points): the
+    ``n_initial_points`` it was built with less the results told, each told once."""
+    return int(optimizer.n_initial_points_) - len(optimizer.yi)
 
 
 def _believed(optimizer: Optimizer, point: list[Any]) -> float:
@@ -397,7 +398,7 @@ class BayesianOptimizationSuggester(Suggester):
         lies = [_to_skopt(x) for x in out]
         liar: Optimizer | None = None
         believer: ThompsonBeliever | None = None
-        if optimizer.yi and optimizer._n_initial_points <= 0 and (n > 1 or lies):
+        if optimizer.yi and _random_points_left(optimizer) <= 0 and (n > 1 or lies):
             if isinstance(optimizer.base_estimator_, GaussianProcessRegressor):
                 believer = ThompsonBeliever(optimizer, lies, thompson_rng)
             else:
@@ -428,13 +429,13 @@ class BayesianOptimizationSuggester(Suggester):
     def _liar(self, lies: list[list[Any]]) -> Optimizer:
         """For the surrogates without a posterior to sample (RF, ET, GBRT): ``optimizer.copy()`` told the real
         results and the believed values of the points out there in one fit (copy, then tell, fits twice); its
-        acquisition function then picks the point."""
+        acquisition function then picks the point. Both draw their initial points at random (skopt's default
+        generator), and the liar is told at least as many results as it has initial points: it never draws one."""
         optimizer = self.optimizer
         liar = Optimizer(
             dimensions=optimizer.space.dimensions,
             base_estimator=optimizer.base_estimator_,
             n_initial_points=optimizer.n_initial_points_,
-            initial_point_generator=optimizer._initial_point_generator,
             acq_func=optimizer.acq_func,
             acq_optimizer=optimizer.acq_optimizer,
             acq_func_kwargs=optimizer.acq_func_kwargs,
@@ -442,7 +443,6 @@ class BayesianOptimizationSuggester(Suggester):
             random_state=derive_seed(self._seed, _ASK, self._asks, 1),
             model_queue_size=1,
         )
-        liar._initial_samples = optimizer._initial_samples
         if hasattr(optimizer, "gains_"):
             liar.gains_ = np.copy(optimizer.gains_)
         liar.tell(list(optimizer.Xi) + lies, list(optimizer.yi) + [_believed(optimizer, x) for x in lies])
@@ -450,6 +450,6 @@ class BayesianOptimizationSuggester(Suggester):
 
     def _propose(self, liar: Optimizer | None) -> AssignmentKey | None:
         optimizer = liar or self.optimizer
-        if not optimizer.yi and optimizer._n_initial_points <= 0:
+        if not optimizer.yi and _random_points_left(optimizer) <= 0:
             return None  # n_initial_points 0 and no result yet: skopt has no model to ask
         return self._codecs.decode(_from_skopt(optimizer.ask()))

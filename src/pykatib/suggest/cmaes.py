@@ -1,25 +1,22 @@
 """Katib's ``cmaes`` algorithm: Goptuna's CMA-ES behind Katib, here Optuna's CmaEsSampler around the
 ``cmaes`` library's ``CMA``.
 
-What Goptuna does and this module keeps: CMA-ES samples every int/double parameter jointly from the
-first trial on (no startup trials); categorical and discrete ones go to an independent random sampler
-(so validation asks for at least two int/double parameters); the mean starts at the middle of the space
-and the step size at a sixth of the narrowest range; a generation is told to CMA-ES once as many of its
-own trials have completed as the population holds; ``restart_strategy`` ``ipop`` restarts a stalled run
-with twice the population, ``bipop`` alternates such large-population runs with small ones (factor 2,
-as Katib's Goptuna options); ``random_state`` seeds it.
+Goptuna's semantics: CMA-ES samples every int/double parameter jointly from the first trial on (no
+startup trials); categorical and discrete ones go to an independent random sampler (so validation asks
+for at least two int/double parameters); the mean starts at the middle of the space and the step size at
+a sixth of the narrowest range; ``restart_strategy`` ``ipop`` restarts a stalled run with twice the
+population, ``bipop`` alternates such large-population runs with small ones (factor 2, Katib's Goptuna
+options); ``random_state`` seeds it. Optuna 5's CmaEsSampler, subclassed here, ignores
+``restart_strategy``, deprecates ``sigma0`` and starts with random trials, so the subclass runs the
+restarts itself (as Optuna 4.3 did), takes ``sigma`` itself and starts CMA-ES at once.
 
-Where it differs from Optuna 5's own CmaEsSampler, which this class subclasses: Optuna 5 ignores
-``restart_strategy`` (deprecated since 4.4, "moved to OptunaHub"), deprecates ``sigma0`` and keeps its
-first trials random until one completes; this sampler restores the restart strategies (the code Optuna
-4.3 had), takes ``sigma`` itself and starts CMA-ES at once. CMA-ES works on a space scaled to [0, 1] per
-parameter (log scale for logUniform, the truncated normal's probability for normal/logNormal), so
-``sigma``, which Goptuna reads in the parameters' own units, is divided by the narrowest parameter's
-range: Goptuna's default becomes 1/6 either way.
+CMA-ES works on the space scaled to [0, 1] per parameter (log scale for logUniform, the truncated normal's
+probability for normal/logNormal), so ``sigma``, which Goptuna reads in the parameters' own units, is
+divided by the narrowest parameter's range: Goptuna's default becomes 1/6 either way.
 
-Restart: ``state()`` holds the CMA optimizer itself (mean, covariance, evolution paths: O(d^2) numbers,
-encoded as JSON, never pickled), the restart bookkeeping and the assignments of the current generation's
-trials, so that a rebuilt suggester tells CMA-ES the same generation and continues exactly.
+``state()`` holds the CMA optimizer itself (mean, covariance, evolution paths: JSON, never a pickle), the
+restart bookkeeping and the current generation's members, so that a rebuilt suggester tells CMA-ES the
+same generation and continues exactly.
 """
 
 from __future__ import annotations
@@ -27,20 +24,21 @@ from __future__ import annotations
 import base64
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import cmaes
 import numpy as np
 from optuna import Study
-from optuna._transform import _SearchSpaceTransform
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
-from optuna.samplers import CmaEsSampler
+from optuna.samplers import CmaEsSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from pykatib.spec.models import Distribution
+from pykatib.suggest._cmaes_internals import optimizer_from_state, optimizer_state
 from pykatib.suggest._optuna import OptunaSuggester, derive_seed
+from pykatib.suggest._optuna_internals import UnitSpaceTransform, cma_es_rng, random_sampler_rng
 from pykatib.suggest.base import AssignmentKey, Suggestion, TrialResult
 
 # Katib's Goptuna options: cmaes.SamplerOptionIPop(2) / SamplerOptionBIPop(2).
@@ -74,11 +72,9 @@ def _decode(value: Any) -> Any:
 
 
 def encode_optimizer(optimizer: cmaes.CMA) -> dict[str, Any] | None:
-    """The optimizer's attributes as JSON, or None if the library grew one that cannot be encoded."""
+    """The optimizer's state as JSON, or None if the library grew a value that cannot be encoded."""
     encoded: dict[str, Any] = {}
-    for name, value in vars(optimizer).items():
-        if isinstance(value, np.random.RandomState):
-            continue  # re-seeded before every ask
+    for name, value in optimizer_state(optimizer).items():
         try:
             encoded[name] = _encode(value)
         except TypeError:
@@ -87,41 +83,26 @@ def encode_optimizer(optimizer: cmaes.CMA) -> dict[str, Any] | None:
 
 
 def decode_optimizer(encoded: Mapping[str, Any]) -> cmaes.CMA:
-    optimizer = cmaes.CMA.__new__(cmaes.CMA)
-    for name, value in encoded.items():
-        setattr(optimizer, name, _decode(value))
-    optimizer._rng = np.random.RandomState()
-    return optimizer
+    """The optimizer :func:`encode_optimizer` encoded (its random generator is seeded before each ask)."""
+    return optimizer_from_state({name: _decode(value) for name, value in encoded.items()})
 
 
 # Trial states of a generation member: asked and not failed.
 _LIVE = frozenset({TrialState.RUNNING, TrialState.COMPLETE})
 
 
-def _trial(study: Study, number: int) -> FrozenTrial | None:
-    storage = study._storage
-    try:
-        return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
-    except KeyError:
-        return None
-
-
 class _KatibCmaEsSampler(CmaEsSampler):
     """CMA-ES over a fixed numeric search space, with Goptuna's restarts, keeping its optimizer in memory.
 
-    A generation is a synchronous batch, as CMA-ES defines it: its ``population_size`` members are all
-    drawn from the same distribution, and the next generation's first member is drawn only once every
-    member has completed and the generation has been told. At parallelTrialCount > 1 the suggester therefore
-    hands out at most the members a generation has room for and then waits (``room`` is 0, the controller
-    pauses until a trial ends). So a run at parallelTrialCount 4 asks, tells and samples exactly what the
-    same seed does at parallelTrialCount 1, only with up to four trials at a time. Goptuna (and Optuna)
-    instead keep drawing from the current distribution while its generation is incomplete: at
-    parallelTrialCount 4 a generation took 7-9 members, of which the first six completed were told and
-    the rest forgotten; carrying those into the next generation as injected solutions (Hansen 2011)
-    recovered some of the loss but left the mean regret on Branin about twice that of parallelTrialCount 1.
-    The population is at least the parallelism the experiment first asked for (``min_population``), so
-    no slot idles for want of members. A member whose trial fails (or that was refused as a duplicate)
-    leaves its generation, which makes room for another.
+    A generation is a synchronous batch, as CMA-ES defines it: its ``population_size`` members are all drawn
+    from the same distribution, and the next generation's first member is drawn only once every member has
+    completed and the generation has been told. So at parallelTrialCount > 1 the suggester hands out at most
+    the members a generation has room for and then waits (``room`` is 0; the controller pauses until a trial
+    ends), and a run asks, tells and samples exactly what the same seed does one trial at a time. (Goptuna
+    and Optuna keep drawing from the current distribution while a generation is incomplete; what that cost
+    is in docs/benchmarks.md.) The population is at least the parallelism the experiment first asked for
+    (``min_population``), so no slot idles for want of members. A member whose trial fails (or that was
+    refused as a duplicate) leaves its generation, which makes room for another.
     """
 
     def __init__(
@@ -131,19 +112,22 @@ class _KatibCmaEsSampler(CmaEsSampler):
         restart_strategy: str | None,
         seed: int,
         state: Mapping[str, Any],
+        trial_of: Callable[[int], FrozenTrial | None],
     ) -> None:
-        super().__init__(n_startup_trials=0, seed=seed, warn_independent_sampling=False)
+        # The sampler of categorical parameters: what CmaEsSampler builds by default, kept to seed it.
+        self.random_sampler = RandomSampler(seed=seed)
+        super().__init__(
+            n_startup_trials=0, seed=seed, independent_sampler=self.random_sampler, warn_independent_sampling=False
+        )
         # Katib's Go validator counts int/double parameters; a one-point lattice cannot move (Optuna skips it too).
-        self._fixed_space = {
+        self._fixed_space: dict[str, BaseDistribution] = {
             name: d
             for name, d in search_space.items()
             if isinstance(d, FloatDistribution | IntDistribution) and not d.single()
         }
-        self._trans = (
-            _SearchSpaceTransform(self._fixed_space, transform_step=True, transform_0_1=True)
-            if self._fixed_space
-            else None
-        )
+        self._trans = UnitSpaceTransform(self._fixed_space) if self._fixed_space else None
+        # The study's trial of a number, as it is now (the members' states change as results arrive).
+        self._trial_of = trial_of
         self._katib_sigma0 = sigma0
         self._restart_strategy = restart_strategy
         saved = state.get("optimizer")
@@ -196,16 +180,16 @@ class _KatibCmaEsSampler(CmaEsSampler):
             self.optimizer = self._new_optimizer(trans, population_size=None, randomize=False)
         self._advance(study, trans)
         optimizer = self.optimizer
-        optimizer._rng.seed(self._cma_rng.rng.randint(1, 2**31 - 2))
+        optimizer.reseed_rng(cma_es_rng(self).randint(1, 2**31 - 2))
         params = optimizer.ask()
         self.join(trial.number)
         return trans.untransform(params)
 
-    def _advance(self, study: Study, trans: _SearchSpaceTransform) -> list[FrozenTrial]:
+    def _advance(self, study: Study, trans: UnitSpaceTransform) -> list[FrozenTrial]:
         """Tell every generation whose members have all completed; the live members of the one being filled.
 
         Only the members are read (not the whole history): a few storage lookups per call."""
-        trials = [_trial(study, n) for n in self.members]
+        trials = [self._trial_of(n) for n in self.members]
         live = [t for t in trials if t is not None and t.state in _LIVE]
         while self.optimizer is not None:
             optimizer = self.optimizer
@@ -221,9 +205,7 @@ class _KatibCmaEsSampler(CmaEsSampler):
         self.members = [t.number for t in live]
         return live
 
-    def _tell(
-        self, study: Study, trans: _SearchSpaceTransform, optimizer: cmaes.CMA, members: list[FrozenTrial]
-    ) -> None:
+    def _tell(self, study: Study, trans: UnitSpaceTransform, optimizer: cmaes.CMA, members: list[FrozenTrial]) -> None:
         """Tell one generation, and restart if the run stalled."""
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
         solutions = [(trans.transform(t.params), sign * float(t.value)) for t in members]  # type: ignore[arg-type]
@@ -241,7 +223,7 @@ class _KatibCmaEsSampler(CmaEsSampler):
         members than trials the experiment runs at once (a BIPOP small run included)."""
         return max(requested or self._default_population(), self.min_population)
 
-    def _restart(self, trans: _SearchSpaceTransform, stalled: cmaes.CMA) -> None:
+    def _restart(self, trans: UnitSpaceTransform, stalled: cmaes.CMA) -> None:
         """IPOP / BIPOP (Auger and Hansen 2005; Hansen 2009), as Optuna 4.3 ran them."""
         self.n_restarts += 1
         popsize = stalled.population_size
@@ -257,27 +239,23 @@ class _KatibCmaEsSampler(CmaEsSampler):
             if self.small_n_eval < self.large_n_eval:
                 self.poptype = "small"
                 multiplier = POPULATION_FACTOR**self.n_restarts_with_large
-                popsize = math.floor(initial * multiplier ** (self._cma_rng.rng.uniform() ** 2))
+                popsize = math.floor(initial * multiplier ** (cma_es_rng(self).uniform() ** 2))
             else:
                 self.poptype = "large"
                 self.n_restarts_with_large += 1
                 popsize = initial * POPULATION_FACTOR**self.n_restarts_with_large
         self.optimizer = self._new_optimizer(trans, population_size=popsize, randomize=True)
 
-    def _new_optimizer(
-        self, trans: _SearchSpaceTransform, *, population_size: int | None, randomize: bool
-    ) -> cmaes.CMA:
+    def _new_optimizer(self, trans: UnitSpaceTransform, *, population_size: int | None, randomize: bool) -> cmaes.CMA:
         lower, upper = trans.bounds[:, 0], trans.bounds[:, 1]
-        if randomize:
-            mean = lower + (upper - lower) * self._cma_rng.rng.rand(len(trans.bounds))
-        else:
-            mean = lower + (upper - lower) / 2
+        rng = cma_es_rng(self)
+        mean = lower + (upper - lower) * rng.rand(len(trans.bounds)) if randomize else lower + (upper - lower) / 2
         sigma0 = self._katib_sigma0 if self._katib_sigma0 is not None else float(np.min(upper - lower) / 6)
         return cmaes.CMA(
             mean=mean,
             sigma=max(sigma0, 1e-10),
             bounds=trans.bounds,
-            seed=self._cma_rng.rng.randint(1, 2**31 - 2),
+            seed=rng.randint(1, 2**31 - 2),
             n_max_resampling=10 * len(trans.bounds),
             population_size=self._population(population_size),
         )
@@ -320,10 +298,11 @@ class CmaesSuggester(OptunaSuggester):
             None if strategy == "none" else str(strategy),
             seed,
             saved,
+            self.trial,
         )
 
     def random_states(self) -> Sequence[np.random.RandomState]:
-        return (self.sampler._cma_rng.rng, self.sampler._independent_sampler._rng.rng)  # type: ignore[attr-defined]
+        return (cma_es_rng(self.sampler), random_sampler_rng(self.sampler.random_sampler))
 
     def system_attrs(self, number: int, key: AssignmentKey) -> dict[str, Any]:
         # Called for each trial this suggester did not suggest itself: the hook to restore a member's place
@@ -345,7 +324,7 @@ class CmaesSuggester(OptunaSuggester):
         # A generation told here (before the call's first ask) may restart CMA-ES (ipop, bipop), which draws
         # its new mean and seed from this generator: seeded from the asks so far, as before an ask, so that a
         # rebuilt suggester restarts the same way.
-        sampler._cma_rng.rng.seed(derive_seed(self._seed, self._asks, _RESTART))
+        cma_es_rng(sampler).seed(derive_seed(self._seed, self._asks, _RESTART))
         room = sampler.room(self.study)
         self._granted = n if room is None else min(room, n)
         self._waiting = room is not None and room < n

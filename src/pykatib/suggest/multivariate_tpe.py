@@ -8,10 +8,9 @@ onto one promising point. Everything else is Optuna's default. normal/logNormal 
 at validation (Katib's Optuna service silently drops them from the search space).
 
 One step beyond Katib: ``n_startup_trials`` counts the trials suggested, as its name says, not only those
-finished. Optuna counts finished ones, so at parallelTrialCount 4 it drew three more random trials than at
-1 (the first model-based suggestion waited for ten results while three more random ones were out). On
-Hartmann6 at parallelTrialCount 4 this lowers the mean regret from 0.482 to 0.459 (1,000 simulated seeds;
-docs/benchmarks.md). One trial at a time it changes nothing.
+finished, so the first ``n_startup_trials`` suggestions are random at any parallelism (Optuna, counting
+finished trials, drew more random trials the more ran at once; docs/benchmarks.md has the effect). One
+trial at a time it changes nothing.
 
 Restart: the sampler keeps nothing between asks beyond its random generators, which are re-seeded per
 ask (see ``_optuna``), so a rebuilt suggester given the same trials continues with the same suggestions.
@@ -29,6 +28,7 @@ from optuna.samplers import TPESampler
 from optuna.trial import FrozenTrial, TrialState
 
 from pykatib.suggest._optuna import OptunaSuggester
+from pykatib.suggest._optuna_internals import random_sampler_rng, tpe_random_sampler, tpe_rng, tpe_startup_check_off
 
 _SUGGESTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
@@ -38,18 +38,22 @@ class SuggestedStartupTpeSampler(TPESampler):
     (Optuna's counts only finished trials). Before the first result there is no model either way: the joint
     search space is inferred from finished trials, so it is empty until one exists."""
 
-    def _sample_relative(
+    def __init__(self, *, n_startup_trials: int, **kwargs: Any) -> None:
+        super().__init__(n_startup_trials=n_startup_trials, **kwargs)
+        self.startup_trials = n_startup_trials
+
+    def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         if not search_space:
             return {}
         # Uncached: running trials change state between asks (Optuna reads them so under the constant liar).
-        others = [
-            t for t in study._get_trials(deepcopy=False, states=_SUGGESTED, use_cache=False) if t.number != trial.number
-        ]
-        if len(others) < self._n_startup_trials:
+        others = [t for t in study.get_trials(deepcopy=False, states=_SUGGESTED) if t.number != trial.number]
+        if len(others) < self.startup_trials:
             return {}
-        return self._sample(study, trial, search_space)
+        # Optuna's own count (finished trials) would hold the model back: switched off, as this one passed.
+        with tpe_startup_check_off(self):
+            return super().sample_relative(study, trial, search_space)
 
 
 class MultivariateTpeSuggester(OptunaSuggester):
@@ -67,4 +71,4 @@ class MultivariateTpeSuggester(OptunaSuggester):
         )
 
     def random_states(self) -> Sequence[np.random.RandomState]:
-        return (self.sampler._rng.rng, self.sampler._random_sampler._rng.rng)
+        return (tpe_rng(self.sampler), random_sampler_rng(tpe_random_sampler(self.sampler)))

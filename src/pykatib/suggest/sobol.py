@@ -8,7 +8,8 @@ walk here is ``QMCSampler(qmc_type="sobol", scramble=False)`` with two changes t
 * the whole search space is sampled from the very first trial (Optuna's QMCSampler leaves the first
   trial to a random sampler while it learns the search space; Katib declares it up front);
 * the sequence starts at index 1, and one scipy engine is kept and advanced instead of a fresh engine
-  fast-forwarded at every ask.
+  fast-forwarded at every ask; a point becomes parameter values as QMCSampler makes it (the unit cube
+  scaled to the space, a categorical parameter's coordinate times its number of choices, rounded down).
 
 Sobol is not adaptive: results are handed to the study like any other algorithm's but change nothing.
 A proposal that repeats an assignment already held (a small discrete space) is skipped for the next
@@ -25,22 +26,31 @@ from typing import Any
 
 import numpy as np
 from optuna import Study
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.exceptions import ExperimentalWarning
-from optuna.samplers import QMCSampler
+from optuna.samplers import QMCSampler, RandomSampler
 from optuna.trial import FrozenTrial
 from scipy.stats import qmc
 
 from pykatib.suggest._optuna import OptunaSuggester
+from pykatib.suggest._optuna_internals import UnitSpaceTransform, random_sampler_rng
 
 
 class _GoptunaSobolSampler(QMCSampler):
     """QMCSampler over a search space fixed up front, walking one unscrambled Sobol engine from ``next_id``."""
 
     def __init__(self, search_space: dict[str, BaseDistribution], next_id: int) -> None:
+        # The sampler QMCSampler(seed=0) builds for parameters outside the relative space (there are none).
+        self.random_sampler = RandomSampler(seed=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # QMCSampler is "experimental" since 3.0
-            super().__init__(qmc_type="sobol", scramble=False, seed=0, warn_independent_sampling=False)
+            super().__init__(
+                qmc_type="sobol",
+                scramble=False,
+                seed=0,
+                independent_sampler=self.random_sampler,
+                warn_independent_sampling=False,
+            )
         self._fixed_space = dict(sorted(search_space.items()))
         self.next_id = next_id
         self._engine: qmc.Sobol | None = None
@@ -48,13 +58,27 @@ class _GoptunaSobolSampler(QMCSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self._fixed_space
 
-    def _sample_qmc(self, study: Study, search_space: dict[str, BaseDistribution]) -> np.ndarray:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        # QMCSampler's mapping: a categorical parameter takes one coordinate of [0, choices), rounded down.
+        categorical = {n: d for n, d in search_space.items() if isinstance(d, CategoricalDistribution)}
+        pseudo = {n: FloatDistribution(0, len(d.choices)) for n, d in categorical.items()}
+        values = UnitSpaceTransform(search_space | pseudo).untransform(self._next_point(len(search_space)))
+        return {
+            name: categorical[name].to_external_repr(int(value)) if name in categorical else value
+            for name, value in values.items()
+        }
+
+    def _next_point(self, dimensions: int) -> np.ndarray:
         if self._engine is None:
-            self._engine = qmc.Sobol(len(search_space), scramble=False)
+            self._engine = qmc.Sobol(dimensions, scramble=False)
             if self.next_id:
                 self._engine.fast_forward(self.next_id)
         self.next_id += 1
-        return self._engine.random(1)
+        return self._engine.random(1)[0]
 
 
 class SobolSuggester(OptunaSuggester):
@@ -67,7 +91,7 @@ class SobolSuggester(OptunaSuggester):
 
     def random_states(self) -> Sequence[np.random.RandomState]:
         # Never drawn from while the whole space is relative; re-seeded all the same.
-        return (self.sampler._independent_sampler._rng.rng,)  # type: ignore[attr-defined]
+        return (random_sampler_rng(self.sampler.random_sampler),)
 
     def extra_state(self) -> dict[str, Any]:
         return {"sample_id": self.sampler.next_id}

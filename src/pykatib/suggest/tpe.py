@@ -12,23 +12,18 @@ Katib's settings are hyperopt's; each maps onto the TPESampler argument that doe
 * startup: Katib's hyperopt service passes ``n_startup_jobs`` = the number of suggestions requested, so
   suggestions are random while fewer trials have completed than are being asked for, and TPE after that.
 
-One deliberate step beyond Katib: trials still running count as "bad" observations (Optuna's constant
-liar). Katib hands hyperopt only finished trials and asks for each suggestion of a batch with the same
-seed and the same history, so its batches pile onto one point; here a batch, and every suggestion made
-while earlier ones run, is pushed away from the points already being evaluated. At parallelTrialCount 1
-nothing is running when a suggestion is made, so this changes nothing there. hyperopt's own estimators
-are kept otherwise (gamma, weights, bandwidths); see docs/benchmarks.md for what this does to sample
-efficiency.
+One step beyond Katib: trials still running count as "bad" observations (Optuna's constant liar). Katib
+hands hyperopt only finished trials and asks for each suggestion of a batch with the same seed and
+history, so its batches pile onto one point; here a suggestion is pushed away from the points being
+evaluated. One trial at a time nothing runs when a suggestion is made, so nothing changes there.
 
-Speed: Optuna's univariate TPE reads the trial list, splits it into good and bad, and converts every
-trial's values once per parameter; :class:`HyperoptTpeSampler` does this once per suggestion for all
-parameters, keeps each finished trial's values and objective in arrays (a finished trial never changes),
-and then fits the same one-dimensional Parzen estimators in the same order with the same random numbers,
-so it samples exactly what ``TPESampler(multivariate=False)`` samples (tests/suggest/test_tpe.py compares
-the two).
+:class:`HyperoptTpeSampler` exists for speed: Optuna's univariate TPE reads, splits and converts the trial
+list once per parameter; it does so once per suggestion, keeps finished trials in arrays, and fits the
+same Parzen estimators in the same order with the same random numbers, so it samples exactly what
+``TPESampler(multivariate=False)`` samples (tests/suggest/test_tpe.py compares the two).
 
-Optuna 5 marks ``gamma`` and ``prior_weight`` deprecated (to be removed in Optuna 6); the warnings are
-silenced here and the project pins ``optuna<6``.
+Optuna 5 deprecates ``gamma`` and ``prior_weight`` (to be removed in Optuna 6): the warnings are silenced
+here and pyproject.toml pins ``optuna<6``.
 
 Restart: the sampler keeps nothing between asks beyond its random generators, which are re-seeded per
 ask (see ``_optuna``), and the cache of finished trials, which a rebuilt sampler fills from the same
@@ -47,23 +42,24 @@ import numpy as np
 from optuna import Study
 from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.samplers import TPESampler
-from optuna.samplers._tpe import _truncnorm
-from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator
-from optuna.samplers._tpe.probability_distributions import (
-    _BatchedTruncLogNormDistributions,
-    _BatchedTruncNormDistributions,
-)
-from optuna.samplers._tpe.sampler import _get_infeasible_trial_score, default_gamma
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from pykatib.suggest._optuna import OptunaSuggester
+from pykatib.suggest._optuna_internals import (
+    continuous_log_pdf,
+    parzen_estimator,
+    parzen_sample,
+    random_sampler_rng,
+    set_tpe_startup_trials,
+    tpe_acquisition,
+    tpe_random_sampler,
+    tpe_rng,
+)
 from pykatib.suggest.base import Suggestion, TrialResult
 
 # hyperopt's DEFAULT_LF: the "good" group never holds more than this many observations.
 LINEAR_FORGETTING = 25
-# Row index of a finished trial that Optuna's own path must handle (it violated a constraint).
-_INFEASIBLE = -1
 
 
 def hyperopt_gamma(gamma: float, n: int) -> int:
@@ -75,17 +71,40 @@ class HyperoptTpeSampler(TPESampler):
     """Optuna's univariate TPE over a search space fixed up front, every parameter in one pass.
 
     ``sample_relative`` does, for all parameters at once, what ``sample_independent`` does per
-    parameter. Whatever the fast path does not cover (multi-objective studies, pruned or infeasible
-    trials: none of which pykatib makes) is left to Optuna's own per-parameter path by returning nothing.
+    parameter. Whatever the fast path does not cover (multi-objective studies, pruned trials: neither of
+    which pykatib makes) is left to Optuna's own per-parameter path by returning nothing. Constraints
+    (``constraints_func``, ``Trial.set_constraint``) are not supported: pykatib sets none.
+
+    The settings the fast path reads are kept here as given (Optuna keeps its copies private).
     """
 
-    def __init__(self, search_space: Mapping[str, BaseDistribution], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        search_space: Mapping[str, BaseDistribution],
+        *,
+        gamma: Callable[[int], int],
+        n_ei_candidates: int,
+        n_startup_trials: int,
+        constant_liar: bool,
+        **kwargs: Any,
+    ) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            super().__init__(multivariate=False, **kwargs)
-        # One-point distributions never reach a sampler (Trial._suggest returns their only value).
+            super().__init__(
+                multivariate=False,
+                gamma=gamma,
+                n_ei_candidates=n_ei_candidates,
+                n_startup_trials=n_startup_trials,
+                constant_liar=constant_liar,
+                **kwargs,
+            )
+        self.gamma = gamma
+        self.n_ei_candidates = n_ei_candidates
+        self.startup_trials = n_startup_trials
+        self.constant_liar = constant_liar
+        # One-point distributions never reach a sampler (Optuna gives their only value itself).
         self._space = {name: d for name, d in search_space.items() if not d.single()}
-        # Finished trials: trial id -> row of the arrays below (or _INFEASIBLE).
+        # Finished trials: trial number -> row of the arrays below.
         self._rows: dict[int, int] = {}
         self._size = 0
         self._numbers = np.empty(64, dtype=np.int64)
@@ -93,33 +112,36 @@ class HyperoptTpeSampler(TPESampler):
         # Internal representation per parameter of the fixed space; NaN where a trial lacks the parameter.
         self._internal = np.empty((64, len(self._space)))
 
+    def set_startup_trials(self, n: int) -> None:
+        """Random draws until ``n`` trials have finished, here and on Optuna's own path."""
+        self.startup_trials = n
+        set_tpe_startup_trials(self, n)
+
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self._space
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        if not search_space or search_space is not self._space or study._is_multi_objective():
+        if not search_space or search_space is not self._space or len(study.directions) > 1:
             return {}
-        states = (TrialState.COMPLETE, TrialState.PRUNED)
-        if self._constant_liar:
+        states: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.PRUNED)
+        if self.constant_liar:
             states += (TrialState.RUNNING,)
         rows: list[int] = []
         running: list[FrozenTrial] = []
-        for t in study._get_trials(deepcopy=False, states=states, use_cache=False):
+        for t in study.get_trials(deepcopy=False, states=states):
             if t.state == TrialState.RUNNING:
                 if t.number != trial.number:
                     running.append(t)
                 continue
             if t.state == TrialState.PRUNED:
                 return {}
-            row = self._rows.get(t._trial_id)
+            row = self._rows.get(t.number)
             if row is None:
                 row = self._remember(t)
-            if row == _INFEASIBLE:
-                return {}
             rows.append(row)
-        if len(rows) < self._n_startup_trials:
+        if len(rows) < self.startup_trials:
             return {}  # random draws, by sample_independent
 
         # The good/bad split of Optuna's _split_trials: a stable sort by objective, the first gamma(n)
@@ -127,8 +149,7 @@ class HyperoptTpeSampler(TPESampler):
         index = np.asarray(rows, dtype=np.intp)
         values = self._values[index]
         order = np.argsort(values if study.direction == StudyDirection.MINIMIZE else -values, kind="stable")
-        gamma = self._gamma if self._gamma is not None else default_gamma  # what TPESampler falls back to
-        n_below = min(gamma(len(rows)), len(rows))
+        n_below = min(self.gamma(len(rows)), len(rows))
         below = self._internal[index[np.sort(order[:n_below])]]
         above_index = index[np.sort(order[n_below:])]
         above = self._internal[above_index]
@@ -137,22 +158,19 @@ class HyperoptTpeSampler(TPESampler):
             above = np.vstack([above, [self._internal_values(t) for t in running]])[np.argsort(numbers)]
 
         params: dict[str, Any] = {}
+        rng = tpe_rng(self)
         for j, (name, distribution) in enumerate(self._space.items()):
             one = {name: distribution}
             below_j, above_j = below[:, j], above[:, j]
-            mpe_below = self._parzen_estimator_cls(
-                {name: below_j[~np.isnan(below_j)]}, one, self._parzen_estimator_parameters
-            )
-            mpe_above = self._parzen_estimator_cls(
-                {name: above_j[~np.isnan(above_j)]}, one, self._parzen_estimator_parameters
-            )
-            samples = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
-            below_density, above_density = _continuous_log_pdf(mpe_below), _continuous_log_pdf(mpe_above)
+            mpe_below = parzen_estimator(self, {name: below_j[~np.isnan(below_j)]}, one)
+            mpe_above = parzen_estimator(self, {name: above_j[~np.isnan(above_j)]}, one)
+            samples = parzen_sample(mpe_below, rng, self.n_ei_candidates)
+            below_density, above_density = continuous_log_pdf(mpe_below), continuous_log_pdf(mpe_above)
             if below_density is not None and above_density is not None:
                 x = samples[name]
                 scores = below_density(x) - above_density(x)
             else:
-                scores = self._compute_acquisition_func(samples, mpe_below, mpe_above)
+                scores = tpe_acquisition(self, samples, mpe_below, mpe_above)
             best = samples[name][int(np.argmax(scores))].item()
             if isinstance(distribution, FloatDistribution) and distribution.step is None:
                 # A truncated normal's draw can miss its bounds by a rounding error; Optuna would then
@@ -169,9 +187,6 @@ class HyperoptTpeSampler(TPESampler):
 
     def _remember(self, trial: FrozenTrial) -> int:
         """Store a finished trial's objective and values (it never changes again); its row."""
-        if _get_infeasible_trial_score(trial) > 0:
-            self._rows[trial._trial_id] = _INFEASIBLE
-            return _INFEASIBLE
         row = self._size
         if row == len(self._values):
             self._numbers = np.resize(self._numbers, 2 * row)
@@ -181,45 +196,8 @@ class HyperoptTpeSampler(TPESampler):
         self._values[row] = trial.value
         self._internal[row] = self._internal_values(trial)
         self._size += 1
-        self._rows[trial._trial_id] = row
+        self._rows[trial.number] = row
         return row
-
-
-def _continuous_log_pdf(estimator: _ParzenEstimator) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The log density of a one-parameter continuous Parzen estimator, as ``_ParzenEstimator.log_pdf``
-    computes it, or None for a discrete or categorical parameter (left to ``log_pdf``).
-
-    The same formula (a mixture of truncated normals, on the log scale for log distributions), with each
-    component's constant part (weight, scale, truncated mass) folded into one number first: Optuna's
-    ``log_pdf`` spends most of a univariate suggestion on broadcasting those over the candidates, and on
-    a pure-Python error function that it uses for arrays under 2,000 elements. The values agree to the
-    last bits of a double; the candidate that wins is the same.
-    """
-    mixture = estimator._mixture_distribution
-    (distribution,) = mixture.distributions
-    if not isinstance(distribution, _BatchedTruncNormDistributions | _BatchedTruncLogNormDistributions):
-        return None
-    mu, sigma = distribution.mu, distribution.sigma
-    low, high = distribution.adapted_low, distribution.adapted_high
-    log_mass = _truncnorm._log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
-    constant = np.log(mixture.weights) - np.log(sigma) - log_mass - _truncnorm._norm_pdf_logC
-    is_log = distribution.is_log
-
-    def log_pdf(x: np.ndarray) -> np.ndarray:
-        t = np.log(x) if is_log else np.asarray(x, dtype=float)
-        z = (t[:, np.newaxis] - mu) / sigma
-        z *= z
-        z *= -0.5
-        z += constant
-        z[(t < low) | (t > high)] = -np.inf  # outside the support: density 0
-        top = z.max(axis=1)
-        top[np.isneginf(top)] = 0.0  # avoid (-inf) - (-inf)
-        z -= top[:, np.newaxis]
-        np.exp(z, out=z)
-        with np.errstate(divide="ignore"):
-            return np.log(z.sum(axis=1)) + top
-
-    return log_pdf
 
 
 class TpeSuggester(OptunaSuggester):
@@ -241,9 +219,9 @@ class TpeSuggester(OptunaSuggester):
         )
 
     def random_states(self) -> Sequence[np.random.RandomState]:
-        return (self.sampler._rng.rng, self.sampler._random_sampler._rng.rng)
+        return (tpe_rng(self.sampler), random_sampler_rng(tpe_random_sampler(self.sampler)))
 
     def suggest(self, n: int, trials: Sequence[TrialResult]) -> list[Suggestion]:
         # Katib's hyperopt service: n_startup_jobs = current_request_number.
-        self.sampler._n_startup_trials = n
+        self.sampler.set_startup_trials(n)
         return super().suggest(n, trials)

@@ -1,4 +1,4 @@
-"""``${trialParameters.X}`` substitution in a v1beta1 trialSpec (KATIB_SPEC.md section 2).
+"""``${trialParameters.X}`` substitution in a v1beta1 trialSpec (docs/katib-compatibility.md, "Trial templates").
 
 Katib serialises the trialSpec to JSON text and replaces the placeholders in that text, so a value with
 a quote in it breaks the document. pykatib replaces inside each string of the parsed object instead:

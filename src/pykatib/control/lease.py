@@ -1,0 +1,79 @@
+"""The controller's hold on its experiment's owner lease (``store.lease``): take it before touching the
+experiment, renew it while the run lasts, give it up at the end.
+
+Renewal runs through the controller's store queue, in order with its other writes. When renewal finds the
+lease taken over (this controller hung past the expiry and another took it), the SQLite file gone or
+replaced, or the store unreachable for longer than a lease lasts (another controller may have taken over
+meanwhile), the keeper reports the error once through ``on_lost``; the controller then stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from pykatib.control.store_queue import StoreQueue
+from pykatib.store import LEASE_SECONDS, RENEW_SECONDS, ExperimentOwnedError, LeaseOwner, Store, StoreError
+
+
+class LeaseKeeper:
+    def __init__(self, store: Store, db: StoreQueue, owner: LeaseOwner, on_lost: Callable[[Exception], None]) -> None:
+        self.store = store
+        self.owner = owner
+        self._db = db
+        self._on_lost = on_lost
+        self._experiment_id: int | None = None
+        self._renewing: asyncio.Task[None] | None = None
+
+    async def take(self, experiment_id: int) -> None:
+        """Become the experiment's one controller; ExperimentOwnedError, naming the holder, while another
+        live controller is."""
+        await self._db.call(self.store.acquire_lease, experiment_id, self.owner)
+        self._experiment_id = experiment_id
+        self._renewing = asyncio.create_task(self._renew(experiment_id), name="lease")
+
+    async def release(self) -> None:
+        """Stop renewing and give the lease up (if it is still ours). A store that fails here is not an
+        error of the run: the lease expires, and a dead owner's lease is free at once on its host anyway."""
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._renewing
+        if self._experiment_id is not None:
+            experiment_id, self._experiment_id = self._experiment_id, None
+            with contextlib.suppress(Exception):
+                await self._db.call(self.store.release_lease, experiment_id, self.owner)
+
+    async def _renew(self, experiment_id: int) -> None:
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                lease = await self._db.call(self.store.renew_lease, experiment_id, self.owner)
+                self.store.check_file()
+            except StoreError as error:
+                self._lost(error)
+                return
+            except Exception as error:
+                if time.monotonic() - renewed > LEASE_SECONDS:
+                    self._lost(StoreError(f"the store could not be reached for {LEASE_SECONDS:g} s: {error}"))
+                    return
+                continue
+            if lease is None:
+                holder = await self._holder(experiment_id)
+                self._experiment_id = None  # not ours to release any more
+                self._lost(ExperimentOwnedError(f"the experiment's lease was taken over by another controller{holder}"))
+                return
+            renewed = time.monotonic()
+
+    async def _holder(self, experiment_id: int) -> str:
+        with contextlib.suppress(Exception):
+            lease = await self._db.call(self.store.get_lease, experiment_id)
+            if lease is not None:
+                return f" ({lease.owner.describe()})"
+        return ""
+
+    def _lost(self, error: Exception) -> None:
+        self._on_lost(error)
