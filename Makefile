@@ -18,6 +18,7 @@ setup: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples
 	$(BIN)/ruff format --check src tests examples
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest

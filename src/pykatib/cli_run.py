@@ -59,7 +59,9 @@ def run_file(
         return EXIT_INVALID
     experiment = document.experiment
     assert experiment is not None
-    trial_spec = document.sample_trial_spec if experiment.spec.trial_template.config_map else None  # type: ignore[union-attr]
+    template, objective = experiment.spec.trial_template, experiment.spec.objective
+    assert template is not None and objective is not None  # a valid experiment has both
+    trial_spec = document.sample_trial_spec if template.config_map else None
     url = db_url or workdir_url(workdir)
     # What continues this run after Ctrl-C or a store failure: the same file, store, workdir and changes.
     again = resume_command(file, images=images, overrides=overrides, db_url=db_url, workdir=workdir, name=name,
@@ -82,9 +84,9 @@ def run_file(
             status = plan.record.status
             err.print(f"{experiment.metadata.name} has already ended; raise spec.maxTrialCount to run more trials")
         else:
-            objective = experiment.spec.objective.objective_metric_name  # type: ignore[union-attr]
             started = True
-            with Progress(err, str(experiment.metadata.name), str(objective)) as progress, _log_lines(err):
+            metric = str(objective.objective_metric_name)
+            with Progress(err, str(experiment.metadata.name), metric) as progress, _log_lines(err):
                 controller = ExperimentController(
                     experiment, store, workdir=workdir, image_map=image_map, trial_spec=trial_spec,
                     on_change=progress.update,

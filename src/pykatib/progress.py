@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
@@ -29,8 +30,10 @@ class Progress:
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._live.__exit__(*exc)  # type: ignore[arg-type]
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._live.__exit__(kind, error, traceback)
 
     def update(self, status: dict[str, Any]) -> None:
         self.status = status
@@ -70,7 +73,7 @@ def trials_table(trials: Sequence[TrialRecord], objective: str, best: str | None
     style = {"Succeeded": "green", "Failed": "red", "MetricsUnavailable": "yellow", "Killed": "dim"}
     for trial in trials:
         value = "" if trial.objective_value is None else f"{trial.objective_value:.6g}"
-        row = [trial.name, Text(str(trial.phase), style=style.get(str(trial.phase), ""))]
+        row: list[str | Text] = [trial.name, Text(str(trial.phase), style=style.get(str(trial.phase), ""))]
         row += [trial.parameter_assignments.get(n, "") for n in names]
         row.append(Text(value, style="bold green" if trial.name == best else ""))
         table.add_row(*row)

@@ -29,7 +29,7 @@ def report_metrics(metrics: Mapping[str, object]) -> None:
     record: dict[str, object] = {}
     for name, value in metrics.items():
         try:
-            number = float(value)  # type: ignore[arg-type]
+            number = float(value)  # type: ignore[arg-type]  # any value: float() refuses what it cannot convert
         except (TypeError, ValueError) as exc:
             raise ValueError(f"metric {name!r}: value {value!r} cannot be converted to float") from exc
         record[str(name)] = str(number)

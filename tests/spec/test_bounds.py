@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pykatib.control.render import TRIAL_NAME_SUFFIX_LENGTH
 from pykatib.spec import safe_yaml
 from pykatib.spec.limits import (
     MAX_ALIAS_NODES,
@@ -25,7 +26,6 @@ from pykatib.spec.limits import (
 )
 from pykatib.spec.loader import apply_overrides, load_document, load_file
 from pykatib.store.models import METRIC_NAME_LENGTH, NAME_LENGTH
-from pykatib.trial.render import TRIAL_NAME_SUFFIX_LENGTH
 from tests_support import base_experiment, put
 
 ALIASES = "aliases expand the document too far"

@@ -80,6 +80,11 @@ def test_registered() -> None:
         assert SUGGESTERS[algorithm].__module__ == f"pykatib.suggest.{algorithm.replace('-', '_')}"
 
 
+def test_only_random_and_grid_run_on_the_controllers_loop() -> None:
+    # Suggester.inline: suggest() takes microseconds. A model fit on the loop would stall every trial.
+    assert {name for name in SUGGESTERS if SUGGESTERS[name].inline} == {"random", "grid"}
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_type_and_distribution_stays_in_its_space(algorithm: str) -> None:
     space = every_type(algorithm)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pykatib.control.render import render_trial
 from pykatib.execute.base import LaunchSpec
 from pykatib.execute.localize import ImageMap, PathRules
 from pykatib.metrics.collector import TrialCollector
 from pykatib.report import TRIAL_DIR_ENV, TRIAL_NAME_ENV
 from pykatib.spec.models import CollectorKind, Experiment
 from pykatib.trial.job import ContainerProcess, active_deadline_seconds, job_processes
-from pykatib.trial.render import render_trial
 
 PRIMARY_LOG = "trial.log"
 ROOTFS = "rootfs"

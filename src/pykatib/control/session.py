@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pykatib.control.launch import TrialLaunchError, prepare_trial
-from pykatib.earlystop import EARLY_STOPPERS
+from pykatib.control.render import TrialRenderError
+from pykatib.earlystop import early_stopping_available
 from pykatib.execute.localize import ImageMap
 from pykatib.metrics.collector import CollectorUnavailableError
 from pykatib.spec.models import Experiment, ResumePolicy
@@ -19,7 +20,6 @@ from pykatib.store import ExperimentRecord, Store
 from pykatib.suggest.base import AlgorithmNotAvailableError
 from pykatib.suggest.registry import experiment_suggester
 from pykatib.trial.job import TrialJobError
-from pykatib.trial.render import TrialRenderError
 
 EDITABLE = ("parallelTrialCount", "maxTrialCount", "maxFailedTrialCount")
 
@@ -43,9 +43,11 @@ def check_runnable(experiment: Experiment, image_map: ImageMap, trial_spec: dict
         suggester = experiment_suggester(spec)
     except AlgorithmNotAvailableError as exc:
         raise RunRefused(str(exc)) from exc
-    if spec.early_stopping is not None and spec.early_stopping.algorithm_name not in EARLY_STOPPERS:
-        raise RunRefused(f"early stopping algorithm {spec.early_stopping.algorithm_name} is not available yet")
-    sample = {p.name: p.format(p.min if p.is_numeric else p.values[0]) for p in suggester.space}
+    early = spec.early_stopping.algorithm_name if spec.early_stopping is not None else None
+    if early and not early_stopping_available(early):
+        raise RunRefused(f"early stopping algorithm {early} is not available yet")
+    # Each parameter at its first value (numeric ones have a range by now).
+    sample = {p.name: p.format(p.min if p.is_numeric and p.min is not None else p.values[0]) for p in suggester.space}
     with tempfile.TemporaryDirectory(prefix="pykatib-check-") as tmp:
         try:
             prepare_trial(experiment, f"{experiment.metadata.name}-check", sample, Path(tmp), image_map,

@@ -53,8 +53,9 @@ class StoreQueue:
         if self._error is not None:
             raise self._error
         for future in self._drains:
-            if future.done() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
+            error = future.exception() if future.done() else None
+            if error is not None:
+                raise error
 
     def close(self) -> None:
         """Every queued write lands before this returns (shutdown waits for the store's thread)."""

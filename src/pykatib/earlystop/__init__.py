@@ -1,29 +1,33 @@
 """Early stopping: rules that stop trials from their objective reports as they stream in (``base``), and
-Katib's medianstop (``medianstop``). ``create_early_stopper`` builds an experiment's rule."""
+Katib's medianstop (``medianstop``). ``create_early_stopper`` builds an experiment's rule from the one
+algorithm registry (``spec.settings``), which names each rule's class."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
 from pykatib.earlystop.base import EarlyStopper
 from pykatib.earlystop.medianstop import MedianStop
-from pykatib.spec.models import ExperimentSpec, ObjectiveType
+from pykatib.spec.models import ExperimentSpec
+from pykatib.spec.settings import early_stopping_implementation, early_stopping_settings, load_implementation
 
-__all__ = ["EARLY_STOPPERS", "EarlyStopper", "MedianStop", "create_early_stopper"]
+__all__ = ["EarlyStopper", "MedianStop", "create_early_stopper", "early_stopping_available"]
 
-# Katib's early-stopping algorithm names that pykatib runs -> the rule, built from the objective's direction
-# and the typed settings. Adding a rule: one module implementing base.EarlyStopper, one line here.
-EARLY_STOPPERS: dict[str, Callable[[ObjectiveType, Mapping[str, object]], EarlyStopper]] = {"medianstop": MedianStop}
+
+def early_stopping_available(algorithm_name: str) -> bool:
+    """Whether pykatib runs this Katib early-stopping algorithm (its settings validate either way)."""
+    return early_stopping_implementation(algorithm_name) is not None
 
 
 def create_early_stopper(spec: ExperimentSpec) -> EarlyStopper | None:
-    """The experiment's early-stopping rule, or None when it has none."""
-    from pykatib.suggest.settings import early_stopping_settings
-
+    """The experiment's early-stopping rule, or None when it has none. Each rule is built from the
+    objective's direction and its typed settings."""
     early = spec.early_stopping
     if early is None or not early.algorithm_name:
         return None
     objective = spec.objective
     assert objective is not None and objective.type is not None
-    build = EARLY_STOPPERS[early.algorithm_name]  # session.check_runnable refused any other name
-    return build(objective.type, early_stopping_settings(early.algorithm_name, early.algorithm_settings or []))
+    path = early_stopping_implementation(early.algorithm_name)
+    assert path is not None, "session.check_runnable refuses a rule pykatib cannot run"
+    rule: EarlyStopper = load_implementation(path)(
+        objective.type, early_stopping_settings(early.algorithm_name, early.algorithm_settings or [])
+    )
+    return rule

@@ -155,7 +155,9 @@ def load_file(path: str | Path, overrides: Sequence[str] = ()) -> list[LoadedDoc
 
 def load_experiment(path: str | Path, *, name: str | None = None, overrides: Sequence[str] = ()) -> Experiment:
     """The one Experiment of a file (or the one called ``name``); InvalidExperimentError otherwise."""
-    return load_experiment_document(path, name=name, overrides=overrides).experiment  # type: ignore[return-value]
+    experiment = load_experiment_document(path, name=name, overrides=overrides).experiment
+    assert experiment is not None  # load_experiment_document raises for a document without one
+    return experiment
 
 
 def load_experiment_document(
@@ -251,7 +253,7 @@ def _external_trial_spec(exp: Experiment, config_maps: ConfigMaps) -> tuple[dict
         if text is None:
             return None, [SpecError(f"{path}.goTemplate", "rawTemplate or templateSpec must be specified")]
         try:
-            rendered = render_go_template(text, sample_go_template_data(exp))
+            rendered = render_go_template(text, sample_go_template_data(exp), limit=MAX_FILE_BYTES)
         except GoTemplateError as exc:
             return None, [SpecError(f"{path}.goTemplate.rawTemplate", str(exc))]
         return _parse_trial_yaml(rendered, f"{path}.goTemplate.rawTemplate")

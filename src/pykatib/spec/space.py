@@ -8,7 +8,7 @@ and every algorithm works on the same :class:`Parameter` values.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pykatib.spec.errors import SpecError
@@ -34,12 +34,12 @@ class Parameter:
     def is_numeric(self) -> bool:
         return self.type in (ParameterType.DOUBLE, ParameterType.INT)
 
-    def format(self, value: object) -> str:
+    def format(self, value: float | str) -> str:
         """The string Katib puts into a trial template: an int stays ``3``, never ``3.0``."""
         if self.type is ParameterType.INT:
-            return str(round(float(value)))  # type: ignore[arg-type]
+            return str(round(float(value)))
         if self.type is ParameterType.DOUBLE:
-            return format_double(float(value))  # type: ignore[arg-type]
+            return format_double(float(value))
         return str(value)
 
     def contains(self, value: str) -> bool:
@@ -77,7 +77,7 @@ def format_double(value: float) -> str:
 class SearchSpace:
     parameters: tuple[Parameter, ...]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Parameter]:
         return iter(self.parameters)
 
     def __len__(self) -> int:
@@ -143,9 +143,9 @@ def parse_parameter(
     high = _parse_number(space.max, f"{fs}.max", errors)
     step = _parse_number(space.step, f"{fs}.step", errors)
     if ptype is ParameterType.INT:
-        for name, value in (("min", low), ("max", high), ("step", step)):
-            if value is not None and not value.is_integer():
-                errors.append(SpecError(f"{fs}.{name}", f"must be an integer for parameterType int, got {value}"))
+        for bound, number in (("min", low), ("max", high), ("step", step)):
+            if number is not None and not number.is_integer():
+                errors.append(SpecError(f"{fs}.{bound}", f"must be an integer for parameterType int, got {number}"))
     if low is not None and high is not None:
         if low > high or (low == high and not allow_empty_range):
             errors.append(SpecError(f"{fs}.min", f"min ({space.min}) must be less than max ({space.max})"))

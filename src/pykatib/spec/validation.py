@@ -27,14 +27,14 @@ from pykatib.spec.models import (
     ObjectiveType,
     ParameterType,
 )
-from pykatib.spec.space import SearchSpace, hyperband_resource, parse_search_space
-from pykatib.suggest.settings import (
+from pykatib.spec.settings import (
     ALGORITHM_NAMES,
     EARLY_STOPPING_NAMES,
     SettingsContext,
     validate_algorithm_settings,
     validate_early_stopping_settings,
 )
+from pykatib.spec.space import SearchSpace, hyperband_resource, parse_search_space
 from pykatib.trial.template import find_placeholders, parse_meta_reference, placeholder, substitute
 
 NAME_PATTERN = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")

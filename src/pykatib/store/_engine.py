@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Engine, column, create_engine, event, insert, table
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from pykatib.store.errors import StoreError, StoreFileChangedError, StoreUnavailableError
 from pykatib.store.models import JSONText, UTCDateTime, time_storer
@@ -134,7 +135,7 @@ def opening_errors(url: str) -> Iterator[None]:
 
 def _connect_failure(url: str, error: Exception) -> str:
     shown = shown_url(url)
-    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    driver_error = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
     reason = _first_line(driver_error)
     if sqlite_file(url) is not None or make_url(url).get_backend_name() == "sqlite":
         if "file is not a database" in reason or "malformed" in reason:
@@ -214,7 +215,7 @@ class DriverStatement:
 
     def __init__(self, statement: Executable, engine: Engine) -> None:
         store_time = time_storer(engine.dialect.name)
-        compiled = statement.compile(dialect=engine.dialect)
+        compiled = _compile(statement, engine)
         self._statement = statement
         self.direct = store_time is not None
         self.sql = str(compiled)
@@ -241,6 +242,14 @@ class DriverStatement:
         if convert:
             values = {k: v if v is None or k not in convert else convert[k](v) for k, v in values.items()}
         return values if self._order is None else tuple(values[name] for name in self._order)
+
+
+def _compile(statement: Executable, engine: Engine) -> SQLCompiler:
+    """A Core statement (insert, update, select: each a ClauseElement) compiled for the engine's dialect."""
+    assert isinstance(statement, ClauseElement)
+    compiled = statement.compile(dialect=engine.dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
 
 
 def _aware_time_storer(store_time: Callable[[datetime], Any]) -> Callable[[datetime], Any]:

@@ -54,7 +54,11 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+MYSQL_TABLE_ARGS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
 
 NAME_LENGTH = 253  # a Kubernetes object name (Katib's experiment and trial names are such names)
 METRIC_NAME_LENGTH = MAX_METRIC_NAME_LENGTH  # validation refuses longer names before they reach the store

@@ -120,7 +120,7 @@ class _Statements:
             insert(trials_table).values({c: bindparam(f"{c}_") for c in _NEW_TRIAL_COLUMNS}).inline(), engine
         )
         state = algorithm_state.c
-        values = {"state": bindparam("state_"), "updated_at": bindparam("updated_at_")}
+        values: dict[str, Any] = {"state": bindparam("state_"), "updated_at": bindparam("updated_at_")}
         self.update_state = DriverStatement(
             update(algorithm_state).where(state.experiment_id == bindparam("experiment_id_")).values(values), engine
         )
@@ -294,7 +294,9 @@ class Store:
                 raise
             # The only constraint a well-formed row can break is unique(name, namespace).
             raise ExperimentExistsError(f"experiment {namespace}/{name} already exists") from error
-        experiment_id = result.inserted_primary_key[0]
+        key = result.inserted_primary_key
+        assert key is not None  # an INSERT of one row always has its key
+        experiment_id = key[0]
         return ExperimentRecord(experiment_id, name, namespace, _json_copy(spec), status, now, now)
 
     def get_experiment(self, name: str, namespace: str = "default") -> ExperimentRecord | None:
@@ -364,7 +366,7 @@ class Store:
                 self._sql.insert_trials.execute_many(conn, rows)
                 # Names are unique, so they identify the new rows on every backend (no RETURNING needed).
                 found = self._sql.trial_ids(len(names)).execute(conn, {f"n{i}": n for i, n in enumerate(names)})
-                ids: dict[str, int] = {name: trial_id for name, trial_id in found}
+                ids: dict[str, int] = {m["name"]: m["id"] for m in found.mappings()}
         except IntegrityError as error:
             if self._in_transaction():
                 raise

@@ -1,8 +1,6 @@
 """Suggestion algorithms: the registry of Katib's algorithm names, their settings, and the suggesters."""
 
-from pykatib.suggest.base import AlgorithmNotAvailableError, Suggester, Suggestion, TrialResult
-from pykatib.suggest.registry import SUGGESTERS, create_suggester
-from pykatib.suggest.settings import (
+from pykatib.spec.settings import (
     ALGORITHM_NAMES,
     EARLY_STOPPING_NAMES,
     SettingsContext,
@@ -11,6 +9,8 @@ from pykatib.suggest.settings import (
     validate_algorithm_settings,
     validate_early_stopping_settings,
 )
+from pykatib.suggest.base import AlgorithmNotAvailableError, Suggester, Suggestion, TrialResult
+from pykatib.suggest.registry import SUGGESTERS, create_suggester
 
 __all__ = [
     "ALGORITHM_NAMES",

@@ -34,8 +34,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
-from optuna.storages import InMemoryStorage
-from optuna.study import Study
+from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from pykatib.spec.models import ObjectiveType
@@ -107,6 +106,7 @@ class KatibValues(BaseSampler):
         return given
 
     def _exact(self, name: str, value: Any) -> Any:
+        """The value Katib's string for ``value`` encodes to; the string is kept for :meth:`take`."""
         codec = self._codecs[name]
         text = codec.decode(value)
         self._given[name] = text
@@ -175,16 +175,10 @@ class OptunaSuggester(Suggester):
         }
         self._seed = experiment_seed(settings, state)
         self._asks = int(state.get("asks", 0))
-        # The study's storage (what create_study makes by default), kept to look trials up by number.
-        self.storage = InMemoryStorage()
         self.sampler = self.create_sampler(self._seed, state)
         self._katib_values = KatibValues(self.sampler, self._codecs)
-        self.study = optuna.create_study(
-            storage=self.storage,
-            sampler=self._katib_values,
-            direction="maximize" if objective is ObjectiveType.MAXIMIZE else "minimize",
-        )
-        self._study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        direction = StudyDirection.MAXIMIZE if objective is ObjectiveType.MAXIMIZE else StudyDirection.MINIMIZE
+        self.study = optuna.create_study(sampler=self._katib_values, direction=direction)
         self._seen = SeenAssignments(space)
         self._fallback = Fallback(space, self._codecs)
         # Suggested and not yet seen as a trial: assignment -> Optuna trial number (None: a fallback point,
@@ -216,14 +210,6 @@ class OptunaSuggester(Suggester):
     def system_attrs(self, number: int, key: AssignmentKey) -> dict[str, Any]:
         """Sampler bookkeeping to attach to trial ``number``, added with ``add_trial`` (CMA-ES: its generation)."""
         return {}
-
-    def trial(self, number: int) -> FrozenTrial | None:
-        """The study's trial ``number`` as it is now, or None if there is none (a storage lookup, not a read of
-        the whole trial list)."""
-        try:
-            return self.storage.get_trial(self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number))
-        except KeyError:
-            return None
 
     def room(self, n: int) -> int:
         """How many of ``n`` asked suggestions the sampler can make before results arrive (CMA-ES: the room
@@ -319,7 +305,7 @@ class OptunaSuggester(Suggester):
             self._trial_count = trial.number + 1
             given = self._katib_values.take()
             # A value no sampler gave is a one-point distribution's only value.
-            key = tuple(
+            key: AssignmentKey = tuple(
                 given[name] if name in given else codec.decode(trial.params[name])
                 for name, codec in zip(self._codecs.names, self._codecs.codecs, strict=True)
             )
@@ -331,7 +317,7 @@ class OptunaSuggester(Suggester):
             self.study.tell(trial, state=TrialState.FAIL)
         rng = np.random.default_rng(derive_seed(self._seed, self._asks, 1 << 20))
         self._asks += 1
-        key = self._fallback.pick(self._seen, rng)
-        if key is not None:
-            self._pending[key] = None
-        return key
+        picked = self._fallback.pick(self._seen, rng)
+        if picked is not None:
+            self._pending[picked] = None
+        return picked

@@ -81,6 +81,9 @@ def tpe_startup_check_off(sampler: TPESampler) -> Iterator[None]:
 
 
 # --- TPE's Parzen estimators (the one-pass univariate TPE of tpe.py) --------------------------------------
+# Optuna offers TPE only as a whole sampler, which reads and converts the trial list once per parameter;
+# tpe.py does that once per suggestion and then needs TPE's own parts, with TPE's settings, to sample
+# exactly what TPESampler samples.
 
 
 def parzen_estimator(

@@ -92,9 +92,9 @@ class StagedSuggester(Suggester):
         """The trials that ran to their end (Succeeded, or EarlyStopped by design) with a result, best first;
         ties keep their order. A Failed or Killed trial ranks nowhere, whatever it reported before it ended:
         its result is partial and its checkpoint may be half written."""
-        done = [t for t in trials if t.objective is not None and t.phase in RANKED]
+        scored = [(t, t.objective) for t in trials if t.objective is not None and t.phase in RANKED]
         sign = 1.0 if self.objective is ObjectiveType.MINIMIZE else -1.0
-        return sorted(done, key=lambda t: sign * t.objective)
+        return [t for t, _ in sorted(scored, key=lambda pair: sign * pair[1])]
 
     def _suggestion(self, slot: int) -> Suggestion:
         assert self._planned is not None

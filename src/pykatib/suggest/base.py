@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pykatib.spec.models import ObjectiveType
 from pykatib.spec.space import SearchSpace
@@ -66,7 +66,13 @@ class Suggester(ABC):
 
     :meth:`state` is JSON-serialisable and persisted after each :meth:`suggest` call. A suggester built
     with that state and then given the same trials continues exactly where the old one stopped.
+
+    :attr:`inline` says whether :meth:`suggest` is cheap enough for the controller's event loop.
     """
+
+    # suggest() takes microseconds: the controller calls it on its event loop instead of a thread (the hand-off
+    # would cost more than the call). False, the default, for anything that fits a model or may take long.
+    inline: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -86,13 +86,13 @@ _POLISH_BOX = 0.05
 class _QuantileRegressor(GradientBoostingQuantileRegressor):
     """skopt's GBRT surrogate, working with scikit-learn >= 1.6 and numpy >= 2.4."""
 
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self) -> Any:
         # BaseEstimator precedes RegressorMixin in skopt's class, so the mixin's tag never gets set.
         tags = super().__sklearn_tags__()
         tags.estimator_type = "regressor"
         return tags
 
-    def predict(self, X, return_std=False, return_quantiles=False):  # type: ignore[no-untyped-def]
+    def predict(self, X: Any, return_std: bool = False, return_quantiles: bool = False) -> Any:
         if return_std and not return_quantiles:
             # skopt's own version checks the quantiles with np.in1d, gone since numpy 2.4.
             if not all(q in self.quantiles for q in (0.16, 0.5, 0.84)):
@@ -280,7 +280,7 @@ class BayesianOptimizationSuggester(Suggester):
             self.optimizer = Optimizer(
                 [skopt_dimension(c, name) for c, name in zip(self._codecs.codecs, self._codecs.names, strict=True)],
                 base_estimator=base_estimator,
-                n_initial_points=int(settings.get("n_initial_points", 10)),  # type: ignore[call-overload]
+                n_initial_points=int(settings.get("n_initial_points", 10)),  # type: ignore[call-overload]  # a validated setting: its table parsed it to a number
                 acq_func=str(settings.get("acq_func", "gp_hedge")),
                 acq_optimizer=str(settings.get("acq_optimizer", "auto")),
                 random_state=self._seed,

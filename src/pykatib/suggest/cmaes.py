@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import math
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cmaes
@@ -72,7 +72,7 @@ def _decode(value: Any) -> Any:
 
 
 def encode_optimizer(optimizer: cmaes.CMA) -> dict[str, Any] | None:
-    """The optimizer's state as JSON, or None if the library grew a value that cannot be encoded."""
+    """The optimizer's attributes as JSON, or None if the library grew one that cannot be encoded."""
     encoded: dict[str, Any] = {}
     for name, value in optimizer_state(optimizer).items():
         try:
@@ -83,7 +83,7 @@ def encode_optimizer(optimizer: cmaes.CMA) -> dict[str, Any] | None:
 
 
 def decode_optimizer(encoded: Mapping[str, Any]) -> cmaes.CMA:
-    """The optimizer :func:`encode_optimizer` encoded (its random generator is seeded before each ask)."""
+    """The optimizer :func:`encode_optimizer` encoded, exactly (its random generator is seeded before each ask)."""
     return optimizer_from_state({name: _decode(value) for name, value in encoded.items()})
 
 
@@ -112,7 +112,6 @@ class _KatibCmaEsSampler(CmaEsSampler):
         restart_strategy: str | None,
         seed: int,
         state: Mapping[str, Any],
-        trial_of: Callable[[int], FrozenTrial | None],
     ) -> None:
         # The sampler of categorical parameters: what CmaEsSampler builds by default, kept to seed it.
         self.random_sampler = RandomSampler(seed=seed)
@@ -126,8 +125,6 @@ class _KatibCmaEsSampler(CmaEsSampler):
             if isinstance(d, FloatDistribution | IntDistribution) and not d.single()
         }
         self._trans = UnitSpaceTransform(self._fixed_space) if self._fixed_space else None
-        # The study's trial of a number, as it is now (the members' states change as results arrive).
-        self._trial_of = trial_of
         self._katib_sigma0 = sigma0
         self._restart_strategy = restart_strategy
         saved = state.get("optimizer")
@@ -188,8 +185,10 @@ class _KatibCmaEsSampler(CmaEsSampler):
     def _advance(self, study: Study, trans: UnitSpaceTransform) -> list[FrozenTrial]:
         """Tell every generation whose members have all completed; the live members of the one being filled.
 
-        Only the members are read (not the whole history): a few storage lookups per call."""
-        trials = [self._trial_of(n) for n in self.members]
+        Only the members are read, from the study's list of trials (references, not copies), which Optuna
+        orders by their numbers, consecutive from 0."""
+        everything = study.get_trials(deepcopy=False)
+        trials = [everything[n] if n < len(everything) and everything[n].number == n else None for n in self.members]
         live = [t for t in trials if t is not None and t.state in _LIVE]
         while self.optimizer is not None:
             optimizer = self.optimizer
@@ -208,7 +207,10 @@ class _KatibCmaEsSampler(CmaEsSampler):
     def _tell(self, study: Study, trans: UnitSpaceTransform, optimizer: cmaes.CMA, members: list[FrozenTrial]) -> None:
         """Tell one generation, and restart if the run stalled."""
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
-        solutions = [(trans.transform(t.params), sign * float(t.value)) for t in members]  # type: ignore[arg-type]
+        solutions = []
+        for t in members:
+            assert t.value is not None  # a generation is told once all its members completed
+            solutions.append((trans.transform(t.params), sign * t.value))
         optimizer.tell(solutions)
         self.told_sizes.append(len(solutions))
         if self._restart_strategy is not None and optimizer.should_stop():
@@ -284,7 +286,7 @@ class CmaesSuggester(OptunaSuggester):
         sigma0: float | None = None
         if sigma is not None:
             narrowest = _narrowest_range(self.space.parameters)
-            sigma0 = float(sigma) / narrowest if narrowest else float(sigma)  # type: ignore[arg-type]
+            sigma0 = float(sigma) / narrowest if narrowest else float(sigma)  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
         strategy = self.settings.get("restart_strategy") or "none"
         saved = state.get("cma", {})
         # The current generation's members: re-added trials join it again. (An older pykatib saved
@@ -298,7 +300,6 @@ class CmaesSuggester(OptunaSuggester):
             None if strategy == "none" else str(strategy),
             seed,
             saved,
-            self.trial,
         )
 
     def random_states(self) -> Sequence[np.random.RandomState]:

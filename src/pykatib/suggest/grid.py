@@ -130,6 +130,8 @@ def visiting_order(size: int, seed: int) -> Callable[[int], int]:
 class GridSuggester(Suggester):
     """Every grid point once, in a seeded random order; fewer than asked once the grid runs out."""
 
+    inline = True  # index arithmetic per suggestion
+
     def __init__(
         self,
         space: SearchSpace,
@@ -140,7 +142,8 @@ class GridSuggester(Suggester):
         super().__init__(space, objective, settings, state)
         grid = Grid.of(space)
         if grid is None:
-            # Validation already rejects this (KATIB_SPEC section 3); a direct caller gets the same words.
+            # Validation already rejects this (docs/katib-compatibility.md, "Algorithms"); a direct caller gets
+            # the same words.
             missing = [p.name for p in space.parameters if lattice(p) is None]
             raise ValueError(f"grid needs a step for every double parameter; missing for: {', '.join(missing)}")
         self._grid = grid

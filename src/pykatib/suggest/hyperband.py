@@ -90,7 +90,7 @@ class HyperbandSuggester(StagedSuggester):
     ) -> None:
         super().__init__(space, objective, settings, state)
         self._resource = str(settings["resource_name"])
-        self._schedule = schedule(float(settings["r_l"]), float(settings.get("eta", 3.0)))  # type: ignore[arg-type]
+        self._schedule = schedule(float(settings["r_l"]), float(settings.get("eta", 3.0)))  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
         # The random draws cover every parameter but the resource, whose value the bracket sets.
         self._free = SearchSpace(tuple(p for p in space.parameters if p.name != self._resource))
         self._random: Mapping[str, Any] | None = (state or {}).get("random")

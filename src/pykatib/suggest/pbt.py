@@ -67,10 +67,10 @@ class PbtSuggester(StagedSuggester):
         state: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, objective, settings, state)
-        self._population = int(settings["n_population"])  # type: ignore[call-overload]
-        self._truncation = float(settings["truncation_threshold"])  # type: ignore[arg-type]
+        self._population = int(settings["n_population"])  # type: ignore[call-overload]  # a validated setting: its table parsed it to a number
+        self._truncation = float(settings["truncation_threshold"])  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
         resample = settings.get("resample_probability")
-        self._resample = None if resample is None else float(resample)  # type: ignore[arg-type]
+        self._resample = None if resample is None else float(resample)  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
         self._rng = np.random.Generator(np.random.PCG64(random_state(settings)))
         if state and state.get("bit_generator"):
             self._rng.bit_generator.state = decode_rng_state(state["bit_generator"])

@@ -29,7 +29,7 @@ Draw = Callable[[np.random.Generator], float]
 
 
 def _continuous(distribution: Distribution, low: float, high: float) -> Draw:
-    """A draw from ``distribution`` over [low, high] (KATIB_SPEC section 3)."""
+    """A draw from ``distribution`` over [low, high] (docs/katib-compatibility.md, "Algorithms")."""
     if distribution is Distribution.LOG_UNIFORM:
         log_low, log_high = math.log(low), math.log(high)  # validation guarantees low > 0
         return lambda rng: min(max(math.exp(rng.uniform(log_low, log_high)), low), high)
@@ -81,6 +81,8 @@ def decode_rng_state(state: Mapping[str, Any]) -> dict[str, Any]:
 
 class RandomSuggester(Suggester):
     """Independent draws per parameter, re-drawn until the assignment is new."""
+
+    inline = True  # a few numpy draws per suggestion
 
     def __init__(
         self,

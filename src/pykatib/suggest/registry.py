@@ -1,60 +1,54 @@
-"""Katib's ``algorithmName`` -> the class that runs it. Adding an algorithm: one module, one line here."""
+"""Katib's ``algorithmName`` -> the suggester class that runs it, as the one algorithm registry
+(``spec.settings``: name -> settings rules -> implementation) names it. Adding an algorithm: one module,
+and its table in ``spec._settings_algorithms`` naming the class."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from importlib import import_module
 from typing import Any
 
 from pykatib.spec.models import ExperimentSpec, ObjectiveType
+from pykatib.spec.settings import (
+    ALGORITHM_NAMES,
+    algorithm_implementation,
+    algorithm_settings,
+    load_implementation,
+)
 from pykatib.spec.space import SearchSpace, hyperband_resource, parse_search_space
 from pykatib.suggest.base import AlgorithmNotAvailableError, Suggester
-from pykatib.suggest.grid import GridSuggester
-from pykatib.suggest.random import RandomSuggester
-from pykatib.suggest.settings import ALGORITHM_NAMES, algorithm_settings
 
 # The library-backed algorithms' packages are dependencies of pykatib itself: a missing one is a broken install.
 _REINSTALL = "reinstall pykatib with its dependencies: pip install pykatib"
 
 
 class _Suggesters(Mapping[str, type[Suggester]]):
-    """name -> class; a class given as ``"module:Class"`` is imported on first use.
+    """name -> class, for the algorithms pykatib runs; each class is imported on first use.
 
     Optuna, scikit-optimize and scikit-learn take a second or two to import: a command that runs no such
     algorithm (``pykatib validate``, a random search) never imports them.
     """
 
-    def __init__(self, entries: Mapping[str, type[Suggester] | str]) -> None:
-        self._entries = dict(entries)
+    def __init__(self) -> None:
+        self._names = [name for name in ALGORITHM_NAMES if algorithm_implementation(name) is not None]
+        self._loaded: dict[str, type[Suggester]] = {}
 
     def __getitem__(self, name: str) -> type[Suggester]:
-        entry = self._entries[name]
-        if isinstance(entry, str):
-            module, _, attribute = entry.partition(":")
-            entry = getattr(import_module(module), attribute)
-            self._entries[name] = entry
-        return entry
+        loaded = self._loaded.get(name)
+        if loaded is None:
+            path = algorithm_implementation(name) if name in self._names else None
+            if path is None:
+                raise KeyError(name)
+            loaded = self._loaded[name] = load_implementation(path)
+        return loaded
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._names)
 
 
-SUGGESTERS: Mapping[str, type[Suggester]] = _Suggesters(
-    {
-        "random": RandomSuggester,
-        "grid": GridSuggester,
-        "tpe": "pykatib.suggest.tpe:TpeSuggester",
-        "multivariate-tpe": "pykatib.suggest.multivariate_tpe:MultivariateTpeSuggester",
-        "cmaes": "pykatib.suggest.cmaes:CmaesSuggester",
-        "sobol": "pykatib.suggest.sobol:SobolSuggester",
-        "bayesianoptimization": "pykatib.suggest.bayesianoptimization:BayesianOptimizationSuggester",
-        "hyperband": "pykatib.suggest.hyperband:HyperbandSuggester",
-        "pbt": "pykatib.suggest.pbt:PbtSuggester",
-    }
-)
+SUGGESTERS: Mapping[str, type[Suggester]] = _Suggesters()
 
 
 def _unavailable(name: str, reason: str) -> AlgorithmNotAvailableError:

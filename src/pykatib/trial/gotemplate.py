@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pykatib.spec.limits import MAX_FILE_BYTES
-
 __all__ = ["GoTemplate", "GoTemplateError", "parse_go_template", "render_go_template"]
 
 # Go's lexer (isSpace) and its trim markers recognise exactly these four characters, not Unicode spaces.
@@ -188,8 +186,8 @@ def _build(items: list[str | _Tag]) -> list[_Node]:
         elif item.kind == "else":
             block = open_blocks[-1]
             if block.else_body is not None:
-                opener = f"{block.pipe.src} at {block.pipe.where}"
-                raise GoTemplateError(f"second {item.src} at {item.where} for {opener}")
+                where = f"{block.pipe.src} at {block.pipe.where}"
+                raise GoTemplateError(f"second {item.src} at {item.where} for {where}")
             block.else_body = bodies[-1] = []
         elif item.kind == "end":
             open_blocks.pop()
@@ -274,17 +272,17 @@ def _range_items(value: Any, node: _Field) -> list[Any]:
 
 class _Output:
     """The rendered text, bounded: a ``range`` repeats its body per element, so nested ranges over a few
-    hyperparameters could render gigabytes from a small template. The result is one Kubernetes object,
-    which may not exceed what an Experiment file may (MAX_FILE_BYTES)."""
+    hyperparameters could render gigabytes from a small template."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None) -> None:
         self.parts: list[str] = []
         self.size = 0
+        self.limit = limit
 
     def append(self, text: str) -> None:
         self.size += len(text)
-        if self.size > MAX_FILE_BYTES:
-            raise GoTemplateError(f"the rendered template exceeds {MAX_FILE_BYTES:,} characters")
+        if self.limit is not None and self.size > self.limit:
+            raise GoTemplateError(f"the rendered template exceeds {self.limit:,} characters")
         self.parts.append(text)
 
 
@@ -317,8 +315,9 @@ class GoTemplate:
         self.source = source
         self._nodes = nodes
 
-    def render(self, data: Mapping[str, Any]) -> str:
-        out = _Output()
+    def render(self, data: Mapping[str, Any], *, limit: int | None = None) -> str:
+        """The text for ``data``; GoTemplateError once it would exceed ``limit`` characters."""
+        out = _Output(limit)
         _execute(self._nodes, data, out)
         return "".join(out.parts)
 
@@ -328,5 +327,5 @@ def parse_go_template(text: str) -> GoTemplate:
     return GoTemplate(text, _build(_lex(text)))
 
 
-def render_go_template(text: str, data: Mapping[str, Any]) -> str:
-    return parse_go_template(text).render(data)
+def render_go_template(text: str, data: Mapping[str, Any], *, limit: int | None = None) -> str:
+    return parse_go_template(text).render(data, limit=limit)

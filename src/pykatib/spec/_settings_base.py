@@ -90,10 +90,14 @@ def _missing_default(names: Sequence[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AlgorithmRules:
-    """An algorithm's settings table plus its optional whole-experiment rule."""
+    """An algorithm's settings table, its optional whole-experiment rule, and what runs it."""
 
     settings: Mapping[str, Setting]
     check: Check | None = None
+    # "module:Class" of the suggester or early-stopping rule that runs the algorithm (imported only when an
+    # experiment uses it: the spec package names its implementations but never imports them); None for a
+    # Katib algorithm pykatib validates but cannot run yet.
+    implementation: str | None = None
     # ENAS and DARTS search an architecture described by spec.nasConfig instead of spec.parameters.
     nas: bool = False
     # How to word the error for required settings that were not given (Katib's services differ).

@@ -1,4 +1,4 @@
-"""Katib's algorithm registry and its algorithm-settings validation.
+"""Katib's algorithm registry (name -> settings rules -> implementation) and its settings validation.
 
 Katib asks each suggestion service to validate its own ``algorithmSettings`` and stops at the first
 problem; here every algorithm is a table (``_settings_algorithms``) run by one validator that reports
@@ -10,17 +10,20 @@ Katib; nothing here raises on bad input except :func:`algorithm_settings` and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import import_module
 
+from pykatib.spec._settings_algorithms import ALGORITHMS, EARLY_STOPPING
+from pykatib.spec._settings_base import AlgorithmRules, ParsedSettings, SettingsContext, SettingValueError
 from pykatib.spec.errors import SpecError
 from pykatib.spec.models import AlgorithmSetting
-from pykatib.suggest._settings_algorithms import ALGORITHMS, EARLY_STOPPING
-from pykatib.suggest._settings_base import AlgorithmRules, ParsedSettings, SettingsContext, SettingValueError
 
 __all__ = [
     "ALGORITHM_NAMES",
     "EARLY_STOPPING_NAMES",
     "SettingsContext",
+    "algorithm_implementation",
     "algorithm_settings",
+    "early_stopping_implementation",
     "early_stopping_settings",
     "validate_algorithm_settings",
     "validate_early_stopping_settings",
@@ -148,3 +151,30 @@ def early_stopping_settings(algorithm_name: str, settings: Sequence[AlgorithmSet
     ``{"min_trials_required": 3, "start_step": 4}``. Raises ``ValueError`` on invalid settings.
     """
     return _typed(EARLY_STOPPING, algorithm_name, settings, f"{_EARLY_STOPPING}.algorithmSettings")
+
+
+def algorithm_implementation(algorithm_name: str) -> str | None:
+    """``"module:Class"`` of the suggester that runs a Katib algorithm; None when pykatib cannot run it yet
+    (ValueError for a name Katib does not know)."""
+    rules = ALGORITHMS.get(algorithm_name)
+    if rules is None:
+        raise ValueError(_unknown("algorithm", algorithm_name, ALGORITHM_NAMES))
+    return rules.implementation
+
+
+def early_stopping_implementation(algorithm_name: str) -> str | None:
+    """``"module:Class"`` of the rule that runs a Katib early-stopping algorithm; None when pykatib cannot
+    run it yet."""
+    rules = EARLY_STOPPING.get(algorithm_name)
+    if rules is None:
+        raise ValueError(_unknown("early stopping algorithm", algorithm_name, EARLY_STOPPING_NAMES))
+    return rules.implementation
+
+
+def load_implementation(path: str) -> type:
+    """The class named by ``"module:Class"`` (imported now: Optuna and scikit-optimize take a second or two,
+    so a run imports only the algorithm it uses)."""
+    module, _, attribute = path.partition(":")
+    loaded = getattr(import_module(module), attribute)
+    assert isinstance(loaded, type), path
+    return loaded

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pykatib.spec import safe_yaml
+from pykatib.spec.limits import MAX_FILE_BYTES
 from pykatib.spec.loader import sample_go_template_data
 from pykatib.spec.models import Experiment
 from pykatib.trial.gotemplate import render_go_template
@@ -47,7 +48,8 @@ def render_trial(
         raise TrialRenderError("the experiment has no trialTemplate")
     if template.go_template is not None and template.go_template.raw_template is not None:
         data = sample_go_template_data(experiment, trial_name, assignment)
-        obj = safe_yaml.load(render_go_template(template.go_template.raw_template, data))
+        rendered = render_go_template(template.go_template.raw_template, data, limit=MAX_FILE_BYTES)
+        obj = safe_yaml.load(rendered)
         if not isinstance(obj, dict):
             raise TrialRenderError("the rendered Go template is not a Kubernetes object")
         return obj

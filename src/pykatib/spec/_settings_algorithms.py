@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pykatib.spec.errors import SpecError
-from pykatib.spec.models import Distribution, ParameterType
-from pykatib.suggest._settings_base import (
+from pykatib.spec._settings_base import (
     AlgorithmRules,
     ParsedSettings,
     Setting,
@@ -26,6 +24,8 @@ from pykatib.suggest._settings_base import (
     random_state,
     text,
 )
+from pykatib.spec.errors import SpecError
+from pykatib.spec.models import Distribution, ParameterType
 
 _NUMERIC = (ParameterType.DOUBLE, ParameterType.INT)
 
@@ -36,7 +36,7 @@ def _parameter_path(i: int, field: str) -> str:
 
 # --- random, tpe (hyperopt) ---------------------------------------------------------------------------
 
-RANDOM = AlgorithmRules({"random_state": random_state()})
+RANDOM = AlgorithmRules({"random_state": random_state()}, implementation="pykatib.suggest.random:RandomSuggester")
 
 TPE = AlgorithmRules(
     {
@@ -48,7 +48,8 @@ TPE = AlgorithmRules(
         "prior_weight": Setting(number(low=0, low_open=True, message="prior_weight should be great than zero"), 1.0),
         "n_EI_candidates": Setting(integer(minimum=1, message="n_EI_candidates should be great than zero"), 24),
         "random_state": random_state(),
-    }
+    },
+    implementation="pykatib.suggest.tpe:TpeSuggester",
 )
 
 
@@ -80,7 +81,9 @@ def _check_grid(parsed: ParsedSettings, ctx: SettingsContext) -> list[SpecError]
     return errors
 
 
-GRID = AlgorithmRules({"random_state": random_state()}, check=_check_grid)
+GRID = AlgorithmRules(
+    {"random_state": random_state()}, check=_check_grid, implementation="pykatib.suggest.grid:GridSuggester"
+)
 
 
 def _check_multivariate_tpe(parsed: ParsedSettings, ctx: SettingsContext) -> list[SpecError]:
@@ -109,6 +112,7 @@ MULTIVARIATE_TPE = AlgorithmRules(
         "random_state": random_state(),
     },
     check=_check_multivariate_tpe,
+    implementation="pykatib.suggest.multivariate_tpe:MultivariateTpeSuggester",
 )
 
 
@@ -142,10 +146,11 @@ CMAES = AlgorithmRules(
         ),
     },
     check=_check_cmaes,
+    implementation="pykatib.suggest.cmaes:CmaesSuggester",
 )
 
 # Goptuna's Sobol sampler takes no options; Katib ignores whatever is given, pykatib reports it.
-SOBOL = AlgorithmRules({})
+SOBOL = AlgorithmRules({}, implementation="pykatib.suggest.sobol:SobolSuggester")
 
 
 # --- bayesianoptimization (scikit-optimize) -----------------------------------------------------------
@@ -198,6 +203,7 @@ BAYESIAN_OPTIMIZATION = AlgorithmRules(
         "random_state": random_state(),
     },
     check=_check_bayesian_optimization,
+    implementation="pykatib.suggest.bayesianoptimization:BayesianOptimizationSuggester",
 )
 
 
@@ -247,6 +253,7 @@ HYPERBAND = AlgorithmRules(
     },
     check=_check_hyperband,
     missing_message=_hyperband_missing,
+    implementation="pykatib.suggest.hyperband:HyperbandSuggester",
 )
 
 
@@ -304,6 +311,7 @@ PBT = AlgorithmRules(
     },
     check=_check_pbt,
     missing_message=_pbt_missing,
+    implementation="pykatib.suggest.pbt:PbtSuggester",
 )
 
 
@@ -381,11 +389,13 @@ MEDIANSTOP = AlgorithmRules(
             integer(minimum=1, message="min_trials_required must be greater than zero (>0)"), 3
         ),
         "start_step": Setting(integer(minimum=1, message="start_step must be greater or equal than one (>=1)"), 4),
-    }
+    },
+    implementation="pykatib.earlystop.medianstop:MedianStop",
 )
 
 
-# The registries: adding an algorithm is one table above and one line here. Order is Katib's
+# The registries (Katib name -> settings table -> implementation): adding an algorithm is one table above,
+# naming its class, and one line here. Order is Katib's
 # documentation order and is the order error messages list the known names in.
 ALGORITHMS: dict[str, AlgorithmRules] = {
     "random": RANDOM,
