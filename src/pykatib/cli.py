@@ -100,10 +100,10 @@ def run_command(file: str, images: tuple[str, ...], overrides: tuple[str, ...], 
     input, another controller running it) or the store failed, 130 when interrupted.
     """
     # Imported here so that `pykatib validate` does not pay for the controller's imports.
-    from pykatib.cli_run import run_file
+    from pykatib.cli_run import RunOptions, run_file
 
-    sys.exit(run_file(file, images=images, overrides=overrides, db_url=db_url, workdir=workdir, name=name,
-                      resume=resume, output=output))  # fmt: skip
+    options = RunOptions(file, images, overrides, db_url, workdir, name, resume, output)
+    sys.exit(run_file(options))
 
 
 @cli.command("delete")

@@ -10,6 +10,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +32,46 @@ EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_WORKDIR = Path(".pykatib")
 
 
-def run_file(
-    file: str,
-    *,
-    images: Sequence[str] = (),
-    overrides: Sequence[str] = (),
-    db_url: str | None = None,
-    workdir: Path = DEFAULT_WORKDIR,
-    name: str | None = None,
-    resume: bool = False,
-    output: str = "table",
-) -> int:
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``pykatib run`` was given: the file and its options."""
+
+    file: str
+    images: Sequence[str] = ()
+    overrides: Sequence[str] = ()
+    db_url: str | None = None
+    workdir: Path = DEFAULT_WORKDIR
+    name: str | None = None
+    resume: bool = False
+    output: str = "table"
+
+    def resume_command(self) -> str:
+        """The ``pykatib run ... --resume`` line that continues this run: every option it was given,
+        shell-quoted (a database password hidden: this line is printed)."""
+        args = ["pykatib", "run", self.file]
+        if self.workdir != DEFAULT_WORKDIR:
+            args += ["--workdir", str(self.workdir)]
+        if self.db_url:
+            args += ["--db", shown_url(self.db_url)]
+        if self.name is not None:
+            args += ["--name", self.name]
+        for override in self.overrides:
+            args += ["--set", override]
+        for image in self.images:
+            args += ["--image", image]
+        if self.output != "table":
+            args += ["-o", self.output]
+        return shlex.join([*args, "--resume"])
+
+
+def run_file(options: RunOptions) -> int:
+    file, name, db_url, workdir, resume = options.file, options.name, options.db_url, options.workdir, options.resume
     err = Console(stderr=True)
     out = Console(soft_wrap=True)
     try:
-        document = load_experiment_document(file, name=name, overrides=overrides)
+        document = load_experiment_document(file, name=name, overrides=options.overrides)
         image_map = default_image_map()
-        image_map.update(ImageMap.parse_options(images))
+        image_map.update(ImageMap.parse_options(options.images))
     except SpecFileError as exc:
         _error(err, str(exc))
         return EXIT_INVALID
@@ -64,8 +88,7 @@ def run_file(
     trial_spec = document.sample_trial_spec if template.config_map else None
     url = db_url or workdir_url(workdir)
     # What continues this run after Ctrl-C or a store failure: the same file, store, workdir and changes.
-    again = resume_command(file, images=images, overrides=overrides, db_url=db_url, workdir=workdir, name=name,
-                           output=output)  # fmt: skip
+    again = options.resume_command()
     store: Store | None = None
     started = False
     # A store that cannot be opened or fails (here, or out of the controller's run: another controller owns
@@ -96,7 +119,7 @@ def run_file(
                 _line(err, f"interrupted: running trials were stopped; continue with: {again}")
                 return EXIT_INTERRUPTED
             status = ended
-        _print_result(out, store, experiment.to_dict(), status, output)
+        _print_result(out, store, experiment.to_dict(), status, options.output)
         return EXIT_FAILED if _failed(status) else EXIT_SUCCEEDED
     except (RunRefused, StoreError) as exc:
         _error(err, str(exc))
@@ -119,34 +142,6 @@ def open_store(db_url: str | None, workdir: Path) -> Store:
     if not db_url:
         return Store(workdir_url(workdir))
     return Store(db_url, create_folder=False)
-
-
-def resume_command(
-    file: str,
-    *,
-    images: Sequence[str] = (),
-    overrides: Sequence[str] = (),
-    db_url: str | None = None,
-    workdir: Path = DEFAULT_WORKDIR,
-    name: str | None = None,
-    output: str = "table",
-) -> str:
-    """The ``pykatib run ... --resume`` line that continues this run: every option it was given, shell-quoted
-    (a database password hidden: this line is printed)."""
-    args = ["pykatib", "run", file]
-    if workdir != DEFAULT_WORKDIR:
-        args += ["--workdir", str(workdir)]
-    if db_url:
-        args += ["--db", shown_url(db_url)]
-    if name is not None:
-        args += ["--name", name]
-    for override in overrides:
-        args += ["--set", override]
-    for image in images:
-        args += ["--image", image]
-    if output != "table":
-        args += ["-o", output]
-    return shlex.join([*args, "--resume"])
 
 
 class _OneLineHandler(logging.Handler):

@@ -37,14 +37,15 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from pykatib.spec.conditions import FINAL_PHASES, RANKED_PHASES
 from pykatib.spec.models import ObjectiveType
-from pykatib.spec.space import SearchSpace
 from pykatib.suggest._codec import Codec, Fallback, Kind, SpaceCodec
 from pykatib.suggest.base import (
     AssignmentKey,
     SeenAssignments,
     Suggester,
     Suggestion,
+    TrialFeed,
     TrialResult,
     assignment_key,
     random_state,
@@ -53,8 +54,6 @@ from pykatib.suggest.base import (
 # Optuna logs every finished trial at INFO; the experiment's own status is what a user reads.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-FINAL_PHASES = frozenset({"Succeeded", "Failed", "Killed", "EarlyStopped", "MetricsUnavailable"})
-COMPLETE_PHASES = frozenset({"Succeeded", "EarlyStopped"})
 # Asks per suggestion before a proposal that keeps repeating a held assignment gives way to a random one.
 ASK_ATTEMPTS = 16
 
@@ -160,15 +159,9 @@ def experiment_seed(settings: Mapping[str, object], state: Mapping[str, Any]) ->
 class OptunaSuggester(Suggester):
     """A Katib algorithm backed by one Optuna sampler; subclasses say which sampler."""
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objective: ObjectiveType,
-        settings: Mapping[str, object],
-        state: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(space, objective, settings, state)
-        state = state or {}
+    def setup(self, state: Mapping[str, Any]) -> None:
+        super().setup(state)
+        space, objective, settings = self.space, self.objective, self.settings
         self._codecs = SpaceCodec.of(space)
         self._distributions = {
             name: optuna_distribution(c) for name, c in zip(self._codecs.names, self._codecs.codecs, strict=True)
@@ -184,14 +177,11 @@ class OptunaSuggester(Suggester):
         # Suggested and not yet seen as a trial: assignment -> Optuna trial number (None: a fallback point,
         # which has no Optuna trial and is added when its trial shows up).
         self._pending: dict[AssignmentKey, int | None] = {}
-        # Trials seen while active: name -> (index in the trial list, Optuna trial number or None).
-        self._active: dict[str, tuple[int, int | None]] = {}
-        self._known: set[str] = set()
+        # Trials seen while active, noted with their Optuna trial number (None: none yet).
+        self._feed: TrialFeed[int | None] = TrialFeed()
         self._trial_count = 0  # Optuna trials made so far: the next one's number
         # The assignment of every Optuna trial that stands for a Katib trial (not the refused duplicates).
         self.keys_by_number: dict[int, AssignmentKey] = {}
-        self._read = 0
-        self._last_name: str | None = None
 
     # --- what a subclass provides ----------------------------------------------------------------------
 
@@ -237,24 +227,13 @@ class OptunaSuggester(Suggester):
 
     def _sync(self, trials: Sequence[TrialResult]) -> None:
         """Tell the study what changed since the last call: trials ended, trials appeared."""
-        if self._read and (len(trials) < self._read or trials[self._read - 1].name != self._last_name):
-            # Not the same list grown at its end: indices cannot be trusted, names can.
-            index = {trial.name: i for i, trial in enumerate(trials)}
-            self._active = {name: (index[name], number) for name, (_, number) in self._active.items() if name in index}
-            fresh = [i for i, trial in enumerate(trials) if trial.name not in self._known]
-        else:
-            fresh = list(range(self._read, len(trials)))
-        for name, (i, number) in list(self._active.items()):
-            if trials[i].phase in FINAL_PHASES:
-                del self._active[name]
-                self._finish(trials[i], number)
+        ended, fresh = self._feed.read(trials)
+        for i, number in ended:
+            self._finish(trials[i], number)
         for i in fresh:
             self._take(i, trials[i])
-        self._read = len(trials)
-        self._last_name = trials[-1].name if trials else None
 
     def _take(self, index: int, trial: TrialResult) -> None:
-        self._known.add(trial.name)
         key = assignment_key(self.space, trial.assignment)
         number = self._pending.pop(key, None)
         if trial.phase in FINAL_PHASES:
@@ -262,11 +241,11 @@ class OptunaSuggester(Suggester):
             return
         if number is None:
             number = self._add(trial, TrialState.RUNNING, None)
-        self._active[trial.name] = (index, number)
+        self._feed.watch(trial, index, number)
 
     def _finish(self, trial: TrialResult, number: int | None) -> None:
         value = trial.objective
-        complete = trial.phase in COMPLETE_PHASES and value is not None and not math.isnan(value)
+        complete = trial.phase in RANKED_PHASES and value is not None and not math.isnan(value)
         if number is None:
             self._add(trial, TrialState.COMPLETE if complete else TrialState.FAIL, value if complete else None)
         elif complete:

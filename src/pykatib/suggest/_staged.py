@@ -16,12 +16,9 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from pykatib.spec.conditions import ACTIVE_PHASES, RANKED_PHASES
 from pykatib.spec.models import ObjectiveType
-from pykatib.spec.space import SearchSpace
 from pykatib.suggest.base import Suggester, Suggestion, TrialResult
-
-ACTIVE = ("Created", "Running")
-RANKED = ("Succeeded", "EarlyStopped")
 
 
 class StagedSuggester(Suggester):
@@ -30,15 +27,8 @@ class StagedSuggester(Suggester):
     STAGE_LABEL: ClassVar[str]
     SLOT_LABEL: ClassVar[str]
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objective: ObjectiveType,
-        settings: Mapping[str, object],
-        state: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(space, objective, settings, state)
-        state = state or {}
+    def setup(self, state: Mapping[str, Any]) -> None:
+        super().setup(state)
         self._stage: int = int(state.get("stage", 0))
         self._planned: list[dict[str, Any]] | None = state.get("planned")
         self._waiting = False
@@ -65,7 +55,7 @@ class StagedSuggester(Suggester):
             # Every slot is handed out; the next stage is planned from their results, so it waits for the
             # ones still active or just handed out. (``out`` holds only this stage's: a stage is left
             # behind only when nothing of it was handed out in this call.)
-            if out or any(t.phase in ACTIVE for t in members.values()):
+            if out or any(t.phase in ACTIVE_PHASES for t in members.values()):
                 self._waiting = True
                 break
             self._stage += 1
@@ -92,7 +82,7 @@ class StagedSuggester(Suggester):
         """The trials that ran to their end (Succeeded, or EarlyStopped by design) with a result, best first;
         ties keep their order. A Failed or Killed trial ranks nowhere, whatever it reported before it ended:
         its result is partial and its checkpoint may be half written."""
-        scored = [(t, t.objective) for t in trials if t.objective is not None and t.phase in RANKED]
+        scored = [(t, t.objective) for t in trials if t.objective is not None and t.phase in RANKED_PHASES]
         sign = 1.0 if self.objective is ObjectiveType.MINIMIZE else -1.0
         return [t for t, _ in sorted(scored, key=lambda pair: sign * pair[1])]
 

@@ -12,8 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+from pykatib.spec.conditions import FINAL_PHASES, TrialPhase
 from pykatib.spec.models import ObjectiveType
 from pykatib.spec.space import SearchSpace
 
@@ -28,8 +29,7 @@ class TrialResult:
 
     name: str
     assignment: Mapping[str, str]  # parameter name -> Katib string value
-    # "Created" | "Running" (active) | "Succeeded" | "Failed" | "Killed" | "EarlyStopped" | "MetricsUnavailable"
-    phase: str
+    phase: TrialPhase  # active (Created, Running) or one of the final phases
     objective: float | None = None  # the objective metric's value under its strategy, when known
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -84,6 +84,26 @@ class Suggester(ABC):
         self.space = space
         self.objective = objective
         self.settings = dict(settings)
+        self.setup(state or {})
+
+    def setup(self, state: Mapping[str, Any]) -> None:  # noqa: B027 (an optional hook: random needs nothing more)
+        """Build the algorithm, continuing where ``state`` (what :meth:`state` returned before a restart; empty
+        for a new experiment) left off. Subclasses build themselves here, not in ``__init__``: the constructor
+        is the same for every algorithm (the registry calls it) and is written once."""
+
+    def number(self, name: str, default: float | None = None) -> float:
+        """A numeric setting: validation's table parsed it to a number (TypeError for anything else)."""
+        value = self.settings.get(name, default)
+        if not isinstance(value, int | float):
+            raise TypeError(f"setting {name} must be a number, got {value!r}")
+        return float(value)
+
+    def integer(self, name: str, default: int | None = None) -> int:
+        """An integer setting, as :meth:`number`."""
+        value = self.settings.get(name, default)
+        if not isinstance(value, int):
+            raise TypeError(f"setting {name} must be an integer, got {value!r}")
+        return value
 
     @abstractmethod
     def suggest(self, n: int, trials: Sequence[TrialResult]) -> list[Suggestion]:
@@ -122,6 +142,47 @@ def assignment_key(space: SearchSpace, assignment: Mapping[str, str]) -> Assignm
                 value = parameter.format(float(value))
         key.append(value)
     return tuple(key)
+
+
+Note = TypeVar("Note")
+
+
+class TrialFeed(Generic[Note]):
+    """Reads the controller's trial list a step at a time, for an algorithm told only what is new: the trials
+    that appeared since the last read, and those of the watched (active) ones that have ended since, each
+    with the note kept when it was watched (its Optuna trial number, its point).
+
+    The list only grows at its end (the Suggester contract), so indices are used; should it ever not (a
+    caller building its own list), names are trusted instead and indices rebuilt.
+    """
+
+    def __init__(self) -> None:
+        self.watched: dict[str, tuple[int, Note]] = {}  # name -> (index in the list, note)
+        self._known: set[str] = set()
+        self._read = 0
+        self._last_name: str | None = None
+
+    def read(self, trials: Sequence[TrialResult]) -> tuple[list[tuple[int, Note]], list[int]]:
+        """(index and note of each watched trial that has ended, indices of the trials not seen before)."""
+        if self._read and (len(trials) < self._read or trials[self._read - 1].name != self._last_name):
+            index = {trial.name: i for i, trial in enumerate(trials)}
+            self.watched = {name: (index[name], note) for name, (_, note) in self.watched.items() if name in index}
+            fresh = [i for i, trial in enumerate(trials) if trial.name not in self._known]
+        else:
+            fresh = list(range(self._read, len(trials)))
+        ended = []
+        for name, (i, note) in list(self.watched.items()):
+            if trials[i].phase in FINAL_PHASES:
+                del self.watched[name]
+                ended.append((i, note))
+        self._known.update(trials[i].name for i in fresh)
+        self._read = len(trials)
+        self._last_name = trials[-1].name if trials else None
+        return ended, fresh
+
+    def watch(self, trial: TrialResult, index: int, note: Note) -> None:
+        """Follow an active trial until it ends."""
+        self.watched[trial.name] = (index, note)
 
 
 class SeenAssignments:

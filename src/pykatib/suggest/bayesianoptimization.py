@@ -60,15 +60,16 @@ from skopt.learning import GaussianProcessRegressor, GradientBoostingQuantileReg
 from skopt.space import Categorical, Dimension, Integer, Real, Space
 from skopt.utils import has_gradients
 
+from pykatib.spec.conditions import FINAL_PHASES, RANKED_PHASES
 from pykatib.spec.models import ObjectiveType
-from pykatib.spec.space import SearchSpace
 from pykatib.suggest._codec import Codec, Fallback, Internal, Kind, SpaceCodec
-from pykatib.suggest._optuna import COMPLETE_PHASES, FINAL_PHASES, derive_seed, experiment_seed
+from pykatib.suggest._optuna import derive_seed, experiment_seed
 from pykatib.suggest.base import (
     AssignmentKey,
     SeenAssignments,
     Suggester,
     Suggestion,
+    TrialFeed,
     TrialResult,
     assignment_key,
 )
@@ -253,15 +254,9 @@ def _draw(mean: np.ndarray, cov: np.ndarray, rng: np.random.RandomState) -> np.n
 class BayesianOptimizationSuggester(Suggester):
     """scikit-optimize's Optimizer, fed only new results."""
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objective: ObjectiveType,
-        settings: Mapping[str, object],
-        state: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(space, objective, settings, state)
-        state = state or {}
+    def setup(self, state: Mapping[str, Any]) -> None:
+        super().setup(state)
+        space, objective, settings = self.space, self.objective, self.settings
         self._codecs = SpaceCodec.of(space)
         self._seed = experiment_seed(settings, state)
         self._asks = int(state.get("asks", 0))
@@ -280,7 +275,7 @@ class BayesianOptimizationSuggester(Suggester):
             self.optimizer = Optimizer(
                 [skopt_dimension(c, name) for c, name in zip(self._codecs.codecs, self._codecs.names, strict=True)],
                 base_estimator=base_estimator,
-                n_initial_points=int(settings.get("n_initial_points", 10)),  # type: ignore[call-overload]  # a validated setting: its table parsed it to a number
+                n_initial_points=self.integer("n_initial_points", 10),
                 acq_func=str(settings.get("acq_func", "gp_hedge")),
                 acq_optimizer=str(settings.get("acq_optimizer", "auto")),
                 random_state=self._seed,
@@ -298,12 +293,9 @@ class BayesianOptimizationSuggester(Suggester):
         self._told = 0  # results told so far
         self._seen = SeenAssignments(space)
         self._fallback = Fallback(space, self._codecs)
-        # Suggested, not yet a trial -> internal point; active trials -> (index, internal point).
+        # Suggested, not yet a trial -> internal point; active trials, noted with their internal point.
         self._pending: dict[AssignmentKey, list[Internal]] = {}
-        self._active: dict[str, tuple[int, list[Internal] | None]] = {}
-        self._known: set[str] = set()
-        self._read = 0
-        self._last_name: str | None = None
+        self._feed: TrialFeed[list[Internal] | None] = TrialFeed()
 
     def state(self) -> dict[str, Any]:
         told = self._restored_told if self._restore_pending else self._told
@@ -323,29 +315,19 @@ class BayesianOptimizationSuggester(Suggester):
 
     def _sync(self, trials: Sequence[TrialResult]) -> list[tuple[list[Internal], float]]:
         """The results that arrived since the last call, in trial order."""
-        if self._read and (len(trials) < self._read or trials[self._read - 1].name != self._last_name):
-            index = {trial.name: i for i, trial in enumerate(trials)}
-            self._active = {name: (index[name], x) for name, (_, x) in self._active.items() if name in index}
-            fresh = [i for i, trial in enumerate(trials) if trial.name not in self._known]
-        else:
-            fresh = list(range(self._read, len(trials)))
+        ended, fresh = self._feed.read(trials)
         results: list[tuple[int, list[Internal], float]] = []
-        for name, (i, point) in list(self._active.items()):
-            if trials[i].phase in FINAL_PHASES:
-                del self._active[name]
-                self._collect(results, i, trials[i], point)
+        for i, point in ended:
+            self._collect(results, i, trials[i], point)
         for i in fresh:
             trial = trials[i]
-            self._known.add(trial.name)
             point = self._pending.pop(assignment_key(self.space, trial.assignment), None)
             if point is None:
                 point = self._codecs.encode(trial.assignment)
             if trial.phase in FINAL_PHASES:
                 self._collect(results, i, trial, point)
             else:
-                self._active[trial.name] = (i, point)
-        self._read = len(trials)
-        self._last_name = trials[-1].name if trials else None
+                self._feed.watch(trial, i, point)
         results.sort(key=lambda result: result[0])
         return [(point, y) for _, point, y in results]
 
@@ -353,7 +335,7 @@ class BayesianOptimizationSuggester(Suggester):
         self, results: list[tuple[int, list[Internal], float]], index: int, trial: TrialResult, point: Any
     ) -> None:
         value = trial.objective
-        if point is None or trial.phase not in COMPLETE_PHASES or value is None or not math.isfinite(value):
+        if point is None or trial.phase not in RANKED_PHASES or value is None or not math.isfinite(value):
             return  # nothing skopt can learn from (Katib hands it succeeded trials with a value only)
         results.append((index, point, self._sign * value))
 
@@ -394,7 +376,7 @@ class BayesianOptimizationSuggester(Suggester):
         thompson_rng = np.random.RandomState(derive_seed(self._seed, _THOMPSON, self._asks))
         self._asks += 1
         # Points whose results are not in yet: suggestions not created so far, and trials still running.
-        out = list(self._pending.values()) + [x for _, x in self._active.values() if x is not None]
+        out = list(self._pending.values()) + [x for _, x in self._feed.watched.values() if x is not None]
         lies = [_to_skopt(x) for x in out]
         liar: Optimizer | None = None
         believer: ThompsonBeliever | None = None

@@ -286,7 +286,7 @@ class CmaesSuggester(OptunaSuggester):
         sigma0: float | None = None
         if sigma is not None:
             narrowest = _narrowest_range(self.space.parameters)
-            sigma0 = float(sigma) / narrowest if narrowest else float(sigma)  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
+            sigma0 = self.number("sigma") / narrowest if narrowest else self.number("sigma")
         strategy = self.settings.get("restart_strategy") or "none"
         saved = state.get("cma", {})
         # The current generation's members: re-added trials join it again. (An older pykatib saved

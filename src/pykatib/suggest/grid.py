@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pykatib.spec.models import ObjectiveType, ParameterType
+from pykatib.spec.models import ParameterType
 from pykatib.spec.space import Parameter, SearchSpace
 from pykatib.suggest.base import SeenAssignments, Suggester, Suggestion, TrialResult, random_state
 
@@ -132,14 +132,9 @@ class GridSuggester(Suggester):
 
     inline = True  # index arithmetic per suggestion
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objective: ObjectiveType,
-        settings: Mapping[str, object],
-        state: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(space, objective, settings, state)
+    def setup(self, state: Mapping[str, Any]) -> None:
+        super().setup(state)
+        space, settings = self.space, self.settings
         grid = Grid.of(space)
         if grid is None:
             # Validation already rejects this (docs/katib-compatibility.md, "Algorithms"); a direct caller gets

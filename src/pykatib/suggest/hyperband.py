@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pykatib.spec.models import ObjectiveType
 from pykatib.spec.space import SearchSpace
 from pykatib.suggest._staged import StagedSuggester
 from pykatib.suggest.base import Suggestion, TrialResult
@@ -81,16 +80,11 @@ class HyperbandSuggester(StagedSuggester):
     STAGE_LABEL = STAGE_LABEL
     SLOT_LABEL = SLOT_LABEL
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objective: ObjectiveType,
-        settings: Mapping[str, object],
-        state: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(space, objective, settings, state)
+    def setup(self, state: Mapping[str, Any]) -> None:
+        super().setup(state)
+        space, settings = self.space, self.settings
         self._resource = str(settings["resource_name"])
-        self._schedule = schedule(float(settings["r_l"]), float(settings.get("eta", 3.0)))  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
+        self._schedule = schedule(self.number("r_l"), self.number("eta", 3.0))
         # The random draws cover every parameter but the resource, whose value the bracket sets.
         self._free = SearchSpace(tuple(p for p in space.parameters if p.name != self._resource))
         self._random: Mapping[str, Any] | None = (state or {}).get("random")

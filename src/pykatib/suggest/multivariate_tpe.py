@@ -63,8 +63,8 @@ class MultivariateTpeSuggester(OptunaSuggester):
 
     def create_sampler(self, seed: int, state: Mapping[str, Any]) -> SuggestedStartupTpeSampler:
         return SuggestedStartupTpeSampler(
-            n_startup_trials=int(self.settings["n_startup_trials"]),  # type: ignore[call-overload]  # a validated setting: its table parsed it to a number
-            n_ei_candidates=int(self.settings["n_ei_candidates"]),  # type: ignore[call-overload]  # a validated setting: its table parsed it to a number
+            n_startup_trials=self.integer("n_startup_trials"),
+            n_ei_candidates=self.integer("n_ei_candidates"),
             multivariate=True,
             constant_liar=True,
             seed=seed,

@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from pykatib.spec.models import ObjectiveType, ParameterType
-from pykatib.spec.space import Parameter, SearchSpace
+from pykatib.spec.models import ParameterType
+from pykatib.spec.space import Parameter
 from pykatib.suggest._staged import StagedSuggester
 from pykatib.suggest.base import Suggestion, TrialResult, random_state
 from pykatib.suggest.random import decode_rng_state, encode_rng_state
@@ -59,18 +59,13 @@ class PbtSuggester(StagedSuggester):
     STAGE_LABEL = GENERATION_LABEL
     SLOT_LABEL = SLOT_LABEL
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objective: ObjectiveType,
-        settings: Mapping[str, object],
-        state: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(space, objective, settings, state)
-        self._population = int(settings["n_population"])  # type: ignore[call-overload]  # a validated setting: its table parsed it to a number
-        self._truncation = float(settings["truncation_threshold"])  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
+    def setup(self, state: Mapping[str, Any]) -> None:
+        super().setup(state)
+        space, settings = self.space, self.settings
+        self._population = self.integer("n_population")
+        self._truncation = self.number("truncation_threshold")
         resample = settings.get("resample_probability")
-        self._resample = None if resample is None else float(resample)  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
+        self._resample = None if resample is None else self.number("resample_probability")
         self._rng = np.random.Generator(np.random.PCG64(random_state(settings)))
         if state and state.get("bit_generator"):
             self._rng.bit_generator.state = decode_rng_state(state["bit_generator"])

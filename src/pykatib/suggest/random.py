@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from pykatib.spec.models import Distribution, ObjectiveType
-from pykatib.spec.space import Parameter, SearchSpace
+from pykatib.spec.models import Distribution
+from pykatib.spec.space import Parameter
 from pykatib.suggest.base import SeenAssignments, Suggester, Suggestion, TrialResult, random_state
 from pykatib.suggest.grid import Grid, Lattice, lattice
 
@@ -84,14 +84,9 @@ class RandomSuggester(Suggester):
 
     inline = True  # a few numpy draws per suggestion
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objective: ObjectiveType,
-        settings: Mapping[str, object],
-        state: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(space, objective, settings, state)
+    def setup(self, state: Mapping[str, Any]) -> None:
+        super().setup(state)
+        space, settings = self.space, self.settings
         self._rng = np.random.Generator(np.random.PCG64(random_state(settings)))
         if state:
             self._rng.bit_generator.state = decode_rng_state(state["bit_generator"])

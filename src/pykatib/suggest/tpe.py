@@ -208,9 +208,9 @@ class TpeSuggester(OptunaSuggester):
     def create_sampler(self, seed: int, state: Mapping[str, Any]) -> HyperoptTpeSampler:
         return HyperoptTpeSampler(
             self._distributions,
-            gamma=partial(hyperopt_gamma, float(self.settings["gamma"])),  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
-            prior_weight=float(self.settings["prior_weight"]),  # type: ignore[arg-type]  # a validated setting: its table parsed it to a number
-            n_ei_candidates=int(self.settings["n_EI_candidates"]),  # type: ignore[call-overload]  # a validated setting: its table parsed it to a number
+            gamma=partial(hyperopt_gamma, self.number("gamma")),
+            prior_weight=self.number("prior_weight"),
+            n_ei_candidates=self.integer("n_EI_candidates"),
             consider_magic_clip=True,
             consider_endpoints=False,
             n_startup_trials=0,
