@@ -75,22 +75,19 @@ def count(trials: Sequence[TrialView]) -> Counts:
 
 
 def _add_count(counts: Counts, trial: TrialView, step: int) -> None:
-    if trial.replaced:
-        counts.replaced += step
-    elif trial.phase == TrialPhase.SUCCEEDED:
-        counts.succeeded += step
-    elif trial.phase == TrialPhase.FAILED:
-        counts.failed += step
-    elif trial.phase == TrialPhase.KILLED:
-        counts.killed += step
-    elif trial.phase == TrialPhase.EARLY_STOPPED:
-        counts.early_stopped += step
-    elif trial.phase == TrialPhase.METRICS_UNAVAILABLE:
-        counts.metrics_unavailable += step
-    elif trial.phase == TrialPhase.RUNNING:
-        counts.running += step
-    else:
-        counts.pending += step
+    counter = "replaced" if trial.replaced else _COUNTERS.get(trial.phase, "pending")
+    setattr(counts, counter, getattr(counts, counter) + step)
+
+
+# The Counts field of each phase (a trial of no other phase is pending; a replaced one counts apart).
+_COUNTERS = {
+    TrialPhase.SUCCEEDED: "succeeded",
+    TrialPhase.FAILED: "failed",
+    TrialPhase.KILLED: "killed",
+    TrialPhase.EARLY_STOPPED: "early_stopped",
+    TrialPhase.METRICS_UNAVAILABLE: "metrics_unavailable",
+    TrialPhase.RUNNING: "running",
+}
 
 
 def objective_value(experiment: Experiment, metrics: Mapping[str, MetricSummary]) -> float | None:

@@ -11,6 +11,7 @@ writes are the hot path, and records are plain dataclasses built from rows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
@@ -712,34 +714,16 @@ def _json_copy(document: Any) -> Any:
 
 
 def _experiment(row: Row[Any]) -> ExperimentRecord:
-    m = row._mapping
-    return ExperimentRecord(
-        id=m["id"],
-        name=m["name"],
-        namespace=m["namespace"],
-        spec=m["spec"],
-        status=m["status"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
+    return ExperimentRecord(**{name: row._mapping[name] for name in _fields(ExperimentRecord)})
 
 
 def _trial(row: Row[Any]) -> TrialRecord:
-    m = row._mapping
-    return TrialRecord(
-        id=m["id"],
-        experiment_id=m["experiment_id"],
-        name=m["name"],
-        parameter_assignments=m["parameter_assignments"],
-        labels=m["labels"],
-        phase=TrialPhase(m["phase"]),
-        reason=m["reason"],
-        message=m["message"],
-        created_at=m["created_at"],
-        start_time=m["start_time"],
-        completion_time=m["completion_time"],
-        exit_code=m["exit_code"],
-        pid=m["pid"],
-        work_dir=m["work_dir"],
-        objective_value=m["objective_value"],
-    )
+    values = {name: row._mapping[name] for name in _fields(TrialRecord)}
+    values["phase"] = TrialPhase(values["phase"])
+    return TrialRecord(**values)
+
+
+@cache
+def _fields(record: type[Any]) -> tuple[str, ...]:
+    """A record's field names: each is the name of its column."""
+    return tuple(field.name for field in dataclasses.fields(record))
