@@ -26,10 +26,10 @@ import optuna
 from optuna.trial import TrialState, create_trial
 
 from pykatib.spec.models import ObjectiveType, ParameterSpec
+from pykatib.spec.settings import algorithm_settings
 from pykatib.spec.space import SearchSpace, parse_search_space
 from pykatib.suggest.base import TrialResult
 from pykatib.suggest.registry import create_suggester
-from pykatib.suggest.settings import algorithm_settings
 from pykatib.suggest.tpe import hyperopt_gamma
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
