@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,16 @@ def roles_script(roles: Path) -> str:
     if mkdir {roles}/late 2>/dev/null; then sleep 0.5; exit 1; fi
     echo $$ > pid; sleep 30; echo loss=0.5
     """
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """Whether the process ends within a few seconds (a signal is delivered, not awaited)."""
+    deadline = time.monotonic() + within
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def wrapper_pids(work_dir: str | None) -> list[int]:
@@ -104,6 +115,35 @@ def test_children_a_trial_leaves_behind_are_stopped_when_it_ends(tmp_path: Path)
     for name in ("child.pid", "stubborn.pid"):
         found = list(work.rglob(name))
         assert found, f"{name} not written under {work}"
-        assert not process_alive(int(found[0].read_text())), name
+        assert gone(int(found[0].read_text())), name
     for pid in wrapper_pids(trial.work_dir):
         assert group_members(pid) == []
+
+
+def test_a_failing_primary_replica_fails_the_trial_and_stops_the_others(tmp_path: Path) -> None:
+    """A TFJob whose Chief exits 3 while its Worker would run 30 s: the trial Fails at once, its Worker is
+    stopped, and the experiment ends. (Once, stopping the Worker made the controller take the trial's end
+    for its own stop and wait for it forever.)"""
+    doc = make_experiment(["sh"], parallelTrialCount=1, maxTrialCount=1, maxFailedTrialCount=1)
+
+    def replica(script: str) -> dict[str, Any]:
+        return {"replicas": 1, "restartPolicy": "Never", "template": {"spec": {"containers": [
+            {"name": "tensorflow", "image": "local/test", "command": ["sh", "-c", script, "sh", "${trialParameters.x}"]}
+        ]}}}  # fmt: skip
+
+    doc["spec"]["trialTemplate"] = {
+        "primaryContainerName": "tensorflow",
+        "trialParameters": [{"name": "x", "reference": "x"}],
+        "trialSpec": {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "spec": {"tfReplicaSpecs": {
+            "Chief": replica("echo loss=$1; exit 3"), "Worker": replica("echo $$ > worker.pid; sleep 30")}}},
+    }  # fmt: skip
+    with opened_store(tmp_path) as store:
+        controller = ExperimentController(parse_experiment(doc), store, workdir=tmp_path)
+        # A liveness bound, not a timing claim: the Worker would end on its own after 30 s.
+        status = asyncio.run(asyncio.wait_for(controller.run(), timeout=25))
+    assert end_condition(status) == ("Failed", "ExperimentFailed")
+    [trial] = trials_of(tmp_path, "e2e")
+    assert (trial.phase, trial.reason, trial.exit_code) == ("Failed", "TrialFailed", 3)
+    assert "exited with 3" in str(trial.message)
+    for pid_file in Path(str(trial.work_dir)).rglob("worker.pid"):
+        assert gone(int(pid_file.read_text()))

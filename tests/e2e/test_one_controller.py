@@ -13,8 +13,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
 from sqlalchemy import update
 
 from e2e_support import (
@@ -127,6 +129,44 @@ def test_a_controller_whose_lease_is_taken_over_stops_and_leaves_the_trials(tmp_
         running = [t for t in trials_of(workdir, "e2e") if t.phase == "Running"]
         assert len(running) == PARALLEL
         assert all(t.pid is not None and group_members(t.pid) for t in running)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            first.kill()
+        for trial in trials_of(workdir, "e2e"):
+            if trial.pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(trial.pid, signal.SIGKILL)
+
+
+def test_a_taken_over_controller_writes_nothing_more(tmp_path: Path, workdir: Path) -> None:
+    """Trials end every 0.3 s, so the controller writes all the time: from the moment another controller
+    holds the lease, no write of this one lands (each of its transactions starts by renewing its lease) and
+    it starts no trial. Once, a controller woken after a stall created trials after it had lost the lease."""
+    path = experiment_file(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["spec"]["maxTrialCount"] = 200
+    path.write_text(yaml.safe_dump(doc))
+    first = start_pykatib(path, "--workdir", str(workdir))
+    try:
+        wait_until(workdir, lambda trials: sum(t.phase == "Succeeded" for t in trials) >= PARALLEL)
+        with opened_store(workdir) as store:
+            record = store.get_experiment("e2e")
+            assert record is not None
+            with store.transaction(), store._write() as conn:  # what another host's acquire_lease writes
+                conn.execute(
+                    update(experiment_leases)
+                    .where(experiment_leases.c.experiment_id == record.id)
+                    .values(owner_id="f" * 32, host="elsewhere.example", pid=1, process_key=None)
+                )
+            taken = datetime.now(UTC)
+            before = {t.name: (t.phase, t.completion_time) for t in store.list_trials(record.id)}
+        code, stderr = finish(first, timeout=60)
+        assert code == 2, stderr
+        assert "taken over" in stderr.splitlines()[-1], stderr
+        after = trials_of(workdir, "e2e")
+        assert {t.name for t in after} == set(before), "trials were created after the lease was taken over"
+        assert {t.name: (t.phase, t.completion_time) for t in after} == before, "trials changed after it"
+        assert all(t.created_at <= taken for t in after)
     finally:
         with contextlib.suppress(ProcessLookupError):
             first.kill()

@@ -68,10 +68,14 @@ def test_a_reused_pid_is_not_the_owner(store: Store) -> None:
     assert store.acquire_lease(experiment.id, me).owner == me
 
 
-def test_processes_racing_for_a_dead_owners_lease_get_exactly_one_winner(store: Store, spawn: Spawn) -> None:
+@pytest.mark.parametrize("previous", ["dead owner", "none"])
+def test_processes_racing_for_a_lease_get_exactly_one_winner(store: Store, spawn: Spawn, previous: str) -> None:
+    """With a dead owner's row, or with no row at all (after a release): one takes it, the others are refused.
+    (On MariaDB two inserts under FOR UPDATE's gap locks once failed with a deadlock instead.)"""
     experiment = store.create_experiment("raced", "default", {})
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    store.acquire_lease(experiment.id, dataclasses.replace(LeaseOwner.this_process(), pid=int(child.stdout)))
+    if previous == "dead owner":
+        child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        store.acquire_lease(experiment.id, dataclasses.replace(LeaseOwner.this_process(), pid=int(child.stdout)))
     start_at = str(time.time() + 1.5)
     code = """
         import sys, time
@@ -86,13 +90,13 @@ def test_processes_racing_for_a_dead_owners_lease_get_exactly_one_winner(store: 
                 print("won")
                 time.sleep(1.0)  # stay alive while the others try, as a controller would
         """
-    processes = [spawn(code, store.url, str(experiment.id), start_at) for _ in range(5)]
+    processes = [spawn(code, store.url, str(experiment.id), start_at) for _ in range(6)]
     outcomes = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
         outcomes.append(stdout.strip())
-    assert sorted(outcomes) == ["refused"] * 4 + ["won"]
+    assert sorted(outcomes) == ["refused"] * 5 + ["won"]
 
 
 def test_deleting_the_experiment_deletes_its_lease(store: Store) -> None:
@@ -103,3 +107,17 @@ def test_deleting_the_experiment_deletes_its_lease(store: Store) -> None:
     assert store.get_lease(experiment.id) is None
     with pytest.raises(ExperimentNotFoundError, match="deleted"):
         store.renew_lease(experiment.id, owner)
+
+
+def test_an_owner_in_another_pid_namespace_is_left_to_its_expiry(store: Store) -> None:
+    """Another container with the same hostname: its pids mean other processes here, so a pid that looks dead
+    (or alive) here says nothing; only the lease's expiry frees it."""
+    experiment = store.create_experiment("container", "default", {})
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    me = LeaseOwner.this_process()
+    elsewhere = dataclasses.replace(me, id="e" * 32, pid=int(child.stdout), process_key="other-boot:4026531999:123")
+    store.acquire_lease(experiment.id, elsewhere, ttl=0.3)
+    with pytest.raises(ExperimentOwnedError):
+        store.acquire_lease(experiment.id, me)
+    time.sleep(0.4)
+    assert store.acquire_lease(experiment.id, me).owner == me

@@ -1,7 +1,9 @@
 """The controller's hold on its experiment's owner lease (``store.lease``): take it before touching the
 experiment, renew it while the run lasts, give it up at the end.
 
-Renewal runs through the controller's store queue, in order with its other writes. When renewal finds the
+Every transaction the controller writes starts by renewing the lease (``Store.hold_lease`` as the store
+queue's fence): once another controller has taken the lease over, nothing more of this one lands. A timer
+renews it as well while nothing is written. When renewal finds the
 lease taken over (this controller hung past the expiry and another took it), the SQLite file gone or
 replaced, or the store unreachable for longer than a lease lasts (another controller may have taken over
 meanwhile), the keeper reports the error once through ``on_lost``; the controller then stops.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 
@@ -32,7 +35,14 @@ class LeaseKeeper:
         live controller is."""
         await self._db.call(self.store.acquire_lease, experiment_id, self.owner)
         self._experiment_id = experiment_id
+        self._db.fence = functools.partial(self.store.hold_lease, experiment_id, self.owner)
         self._renewing = asyncio.create_task(self._renew(experiment_id), name="lease")
+
+    async def confirm(self) -> None:
+        """ExperimentOwnedError when the lease is no longer ours: asked before acting on trials that another
+        controller may own by now (stopping them at the experiment's end or on Ctrl-C)."""
+        if self._db.fence is not None:
+            await self._db.call(_nothing)
 
     async def release(self) -> None:
         """Stop renewing and give the lease up (if it is still ours). A store that fails here is not an
@@ -41,6 +51,7 @@ class LeaseKeeper:
             self._renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._renewing
+        self._db.fence = None
         if self._experiment_id is not None:
             experiment_id, self._experiment_id = self._experiment_id, None
             with contextlib.suppress(Exception):
@@ -54,17 +65,21 @@ class LeaseKeeper:
                 lease = await self._db.call(self.store.renew_lease, experiment_id, self.owner)
                 self.store.check_file()
             except StoreError as error:
-                self._lost(error)
+                if isinstance(error, ExperimentOwnedError):  # the fence found it taken over
+                    self._experiment_id = None
+                self._on_lost(error)
                 return
             except Exception as error:
                 if time.monotonic() - renewed > LEASE_SECONDS:
-                    self._lost(StoreError(f"the store could not be reached for {LEASE_SECONDS:g} s: {error}"))
+                    self._on_lost(StoreError(f"the store could not be reached for {LEASE_SECONDS:g} s: {error}"))
                     return
                 continue
             if lease is None:
                 holder = await self._holder(experiment_id)
                 self._experiment_id = None  # not ours to release any more
-                self._lost(ExperimentOwnedError(f"the experiment's lease was taken over by another controller{holder}"))
+                self._on_lost(
+                    ExperimentOwnedError(f"the experiment's lease was taken over by another controller{holder}")
+                )
                 return
             renewed = time.monotonic()
 
@@ -75,5 +90,6 @@ class LeaseKeeper:
                 return f" ({lease.owner.describe()})"
         return ""
 
-    def _lost(self, error: Exception) -> None:
-        self._on_lost(error)
+
+def _nothing() -> None:
+    """A store call that does nothing: it runs behind the fence, which is the point."""

@@ -53,7 +53,15 @@ from pykatib.spec.conditions import (
     TrialReason,
 )
 from pykatib.spec.models import Experiment
-from pykatib.store import LeaseOwner, NewTrial, ObservationRow, Store, TrialRecord, experiment_dir
+from pykatib.store import (
+    ExperimentOwnedError,
+    LeaseOwner,
+    NewTrial,
+    ObservationRow,
+    Store,
+    TrialRecord,
+    experiment_dir,
+)
 from pykatib.suggest.base import Suggester, TrialResult
 from pykatib.suggest.registry import experiment_suggester
 
@@ -132,6 +140,10 @@ class ExperimentController:
             await self._finish(reason)
             return self._status
         except asyncio.CancelledError:
+            try:
+                await self._lease.confirm()
+            except ExperimentOwnedError:
+                raise asyncio.CancelledError from None  # its trials are another controller's now: untouched
             await self._interrupt()
             raise
         finally:
@@ -404,13 +416,11 @@ class ExperimentController:
         deadline: float | None,
     ) -> None:  # fmt: skip
         """The trial's outcome from its exit codes and metrics, in Katib's terms."""
-        if trial.halted:
-            return  # stopped by the controller, which records why: an end after its decision changes nothing
-        if trial.early_stopped:
+        if trial.early_stopped:  # decided before anything else stopped it
             await self._end_trial(trial, TrialPhase.EARLY_STOPPED, TrialReason.EARLY_STOPPED, "Trial is early stopped")
             return
-        if handle.stopping and not timed_out and any(c != 0 for c in codes.values()):
-            return  # stopped by the controller, which records why; all zeros: it had finished just before
+        if trial.halted:
+            return  # stopped by the controller, which records why: an end after its decision changes nothing
         code = codes.get(handle.primary_key)
         if timed_out:
             message = f"the trial ran longer than activeDeadlineSeconds ({deadline:g})"
@@ -493,6 +503,7 @@ class ExperimentController:
     # --- ending ---------------------------------------------------------------------------------------
 
     async def _finish(self, reason: ExperimentReason) -> None:
+        await self._lease.confirm()  # the trials to stop are still this controller's
         await self._stop_all(TrialReason.KILLED, "the experiment has ended")
         stamp = now_rfc3339()
         conditions = self._status.setdefault("conditions", [])

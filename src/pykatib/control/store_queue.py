@@ -34,6 +34,9 @@ class StoreQueue:
         self._drain_queued = False  # a _drain is submitted and has not taken the queue yet
         self._drains: list[Future[None]] = []
         self._error: Exception | None = None  # the first failed write that nobody awaited
+        # A call run first in every transaction; when it raises, nothing of that transaction lands (the
+        # controller's owner lease: see control.lease).
+        self.fence: Callable[[], Any] | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store call whose result the caller needs; it goes out once the loop has run its current callbacks."""
@@ -102,7 +105,9 @@ class StoreQueue:
             work, self._queue = self._queue, []
             self._drain_queued = False
         try:
-            outcomes = self.store.batch([call for call, _ in work])
+            calls = [call for call, _ in work]
+            fence = self.fence
+            outcomes = self.store.batch([fence, *calls])[1:] if fence is not None else self.store.batch(calls)
         except Exception as error:  # not a call's own failure (batch reports those): every call gets it
             outcomes = [BatchOutcome(error=error)] * len(work)
         settle: list[tuple[asyncio.Future[Any], BatchOutcome]] = []

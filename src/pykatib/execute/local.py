@@ -73,9 +73,11 @@ class RunningTrial:
         # pid -> the wrapper's exit status, for the processes this controller started (see _spawn).
         self._exits = dict(exits or {})
         self.stopping = False
-        # Wrappers seen exiting while this object watched them: their process groups may be cleaned up. (A
-        # re-attached wrapper found long dead is not: its pid, hence its group id, may belong to another now.)
-        self._seen_exiting: set[int] = set()
+        # Wrappers seen exiting while this object watched them, each with the task that stops what it left in
+        # its process group. Only those: a re-attached wrapper found long dead may have had its pid, hence its
+        # group id, handed to another process since.
+        self._leftovers: dict[int, asyncio.Task[None]] = {}
+        self._done: set[int] = set()  # wrappers known to have exited: stop() leaves their group ids alone
 
     @property
     def primary_key(self) -> str:
@@ -92,9 +94,7 @@ class RunningTrial:
         When the primary process fails, the other replicas are stopped: the job has failed.
         """
         if len(self.records) == 1:  # the common case, without a task per process
-            codes = {self.records[0].key: await self._wait_one(self.records[0])}
-            await self._end_leftovers()
-            return codes
+            return {self.records[0].key: await self._wait_one(self.records[0])}
         results: dict[str, int | None] = {}
         pending = {r.key: asyncio.ensure_future(self._wait_one(r)) for r in self.records}
         primary = next(r.key for r in self.records if r.primary)
@@ -110,30 +110,21 @@ class RunningTrial:
         finally:
             for future in pending.values():
                 future.cancel()
-        await self._end_leftovers()
         return results
 
-    async def _end_leftovers(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """The trial's programs have exited: stop whatever they left behind in their process groups (children,
-        daemons), SIGTERM then SIGKILL after ``grace``, as a pod's teardown would. Costs one signal per
-        process when nothing is left, which is the common case."""
-        groups = [pgid for pgid in self._seen_exiting if _group_exists(pgid)]
-        if not groups:
-            return
-        for pgid in groups:
-            _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in groups):
-            await asyncio.sleep(0.05)
-        for pgid in groups:
-            _signal_group(pgid, signal.SIGKILL)
+    def _exited(self, record: ProcessRecord) -> None:
+        """A replica's wrapper was seen exiting: stop what it left in its process group at once (before the
+        group id can be handed out again), in a task of its own so that its exit is reported meanwhile."""
+        self._done.add(record.pid)
+        if record.pid not in self._leftovers and _group_exists(record.pid):
+            self._leftovers[record.pid] = asyncio.ensure_future(_end_leftovers(record.pid))
 
     async def _wait_one(self, record: ProcessRecord) -> int | None:
         exited = self._exits.get(record.pid)
         if exited is not None:
             # Shielded: the future is shared with stop(), and cancelling this wait must not cancel it.
             code = await asyncio.shield(exited)
-            self._seen_exiting.add(record.pid)
+            self._exited(record)
             if code is not None and code >= 0:
                 return code  # the wrapper exits with the status it recorded
             recorded = _read_exit_file(record.exit_file)
@@ -143,8 +134,10 @@ class RunningTrial:
         while True:
             recorded = _read_exit_file(record.exit_file)
             if recorded is not None or not _alive(record):
-                if not first:
-                    self._seen_exiting.add(record.pid)
+                if first:
+                    self._done.add(record.pid)
+                else:
+                    self._exited(record)
                 # It may have written its record just before exiting.
                 return recorded if recorded is not None else _read_exit_file(record.exit_file)
             first = False
@@ -153,13 +146,15 @@ class RunningTrial:
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM every process group of the trial, then SIGKILL whatever is left after ``grace``."""
         self.stopping = True
-        for record in self.records:
-            _signal_group(record.pid, signal.SIGTERM)
+        # A replica known to have exited is left to its leftovers task (its group id may be reused by now).
+        groups = [r.pid for r in self.records if r.pid not in self._done]
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_group_alive(r.pid) for r in self.records):
+        while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in groups):
             await asyncio.sleep(0.05)
-        for record in self.records:
-            _signal_group(record.pid, signal.SIGKILL)
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGKILL)
         for exited in self._exits.values():
             await asyncio.shield(exited)
 
@@ -206,6 +201,19 @@ def _group_alive(pgid: int) -> bool:
         if stat is not None and stat[1] == pgid and stat[0] != "Z":
             return True
     return False
+
+
+async def _end_leftovers(pgid: int, grace: float = STOP_GRACE_SECONDS) -> None:
+    """What a replica left in its process group after its program exited (children, daemons): SIGTERM, then
+    SIGKILL after ``grace``, as a pod's teardown would. The SIGKILL is sent even when the task is cancelled
+    (the controller ending meanwhile), so nothing survives the trial."""
+    _signal_group(pgid, signal.SIGTERM)
+    try:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_alive(pgid):
+            await asyncio.sleep(0.05)
+    finally:
+        _signal_group(pgid, signal.SIGKILL)
 
 
 def _group_exists(pgid: int) -> bool:

@@ -4,7 +4,9 @@ A controller (``pykatib run``, later the server) takes the lease before it touch
 it while it runs; a second controller finds it held and refuses, naming the owner. A lease is free when it
 has expired (its owner stopped renewing: dead, hung or cut off) or when its owner ran on this host and its
 process is gone (a ``kill -9`` need not wait for the expiry). A process is recognised by its pid together
-with its start time and the boot it started in, so a pid reused by another program does not count as alive.
+with its start time, the boot and the pid namespace it started in: a pid reused by another program does not
+count as alive, and an owner in another container of the same hostname (another pid namespace, whose pids
+mean other processes here) is left to its lease's expiry.
 """
 
 from __future__ import annotations
@@ -64,16 +66,19 @@ class Lease:
 
 
 def process_key(pid: int) -> str | None:
-    """The boot and start time of a process (Linux /proc), or None where they cannot be read."""
+    """The boot, pid namespace and start time of a process of this one's namespace (Linux /proc), or None
+    where they cannot be read."""
     try:
         start_ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return None
-    return f"{_boot_id()}:{start_ticks}"
+    return f"{_machine()}:{start_ticks}"
 
 
 def process_alive(pid: int, key: str | None) -> bool:
     """Whether process ``pid`` of this host still runs and is the same process that ``key`` recorded."""
+    if key is not None and not key.startswith(f"{_machine()}:"):
+        return True  # another boot or pid namespace: its pid cannot be looked up here; the expiry decides
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,7 +91,7 @@ def process_alive(pid: int, key: str | None) -> bool:
         return True  # no /proc here: the pid exists, which is all that can be known
     if fields[0] in ("Z", "X"):
         return False  # exited, not yet reaped by its parent
-    return key is None or f"{_boot_id()}:{fields[19]}" == key
+    return key is None or f"{_machine()}:{fields[19]}" == key
 
 
 @cache
@@ -95,8 +100,11 @@ def _hostname() -> str:
 
 
 @cache
-def _boot_id() -> str:
+def _machine() -> str:
+    """This boot and pid namespace: where a pid means the same process."""
     try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
     except OSError:
         return ""
+    return f"{boot}:{namespace}"

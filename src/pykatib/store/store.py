@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -571,7 +572,8 @@ class Store:
     def acquire_lease(self, experiment_id: int, owner: LeaseOwner, ttl: float = LEASE_SECONDS) -> Lease:
         """Take the experiment's lease for ``owner``, in one transaction; ExperimentOwnedError, naming the
         holder, while another controller holds it. Taking a lease one already holds renews it."""
-        for attempt in range(2):
+        attempts = 3
+        for attempt in range(attempts):
             now = _now()
             try:
                 with self._write() as conn:
@@ -597,14 +599,17 @@ class Store:
                         if taken != 1:
                             raise _LeaseRaceError
                 return Lease(experiment_id, owner, acquired, now, now + timedelta(seconds=ttl))
-            except (IntegrityError, _LeaseRaceError) as error:
-                if self._in_transaction():
+            except (IntegrityError, _LeaseRaceError, DBAPIError) as error:
+                race = isinstance(error, IntegrityError | _LeaseRaceError) or _lock_conflict(error)
+                if self._in_transaction() or not race:
                     raise
                 if not self._experiment_id_exists(experiment_id):
                     raise ExperimentNotFoundError(f"no experiment with id {experiment_id}") from error
-                if attempt == 1:
+                if attempt == attempts - 1:
                     raise ExperimentOwnedError("another controller took the experiment's lease meanwhile") from error
-                # Another controller inserted or took the lease at the same moment: read again, and refuse.
+                # Another controller inserted or took the lease at the same moment (MariaDB reports two inserts
+                # under FOR UPDATE gap locks as a deadlock): read again, and refuse.
+                time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
     def renew_lease(self, experiment_id: int, owner: LeaseOwner, ttl: float = LEASE_SECONDS) -> Lease | None:
@@ -623,6 +628,13 @@ class Store:
         if not self._experiment_id_exists(experiment_id):
             raise ExperimentNotFoundError(f"the experiment (id {experiment_id}) was deleted while it ran")
         return None
+
+    def hold_lease(self, experiment_id: int, owner: LeaseOwner, ttl: float = LEASE_SECONDS) -> None:
+        """Renew ``owner``'s lease, or raise ExperimentOwnedError when another owner has taken it over. The
+        controller runs this first in every transaction it writes (a fence): a controller that was stalled
+        past its lease's expiry cannot write anything once another controller has taken over."""
+        if self.renew_lease(experiment_id, owner, ttl) is None:
+            raise ExperimentOwnedError("the experiment's lease was taken over by another controller")
 
     def release_lease(self, experiment_id: int, owner: LeaseOwner) -> None:
         """Give the lease up (a no-op when ``owner`` does not hold it)."""
@@ -691,6 +703,15 @@ def _plain_value_errors() -> Iterator[None]:
         if not isinstance(error, DBAPIError) and isinstance(error.orig, ValueError | TypeError):
             raise error.orig from None
         raise
+
+
+def _lock_conflict(error: Exception) -> bool:
+    """A deadlock or serialization failure: the transaction lost a race and may simply run again."""
+    driver = error.orig if isinstance(error, DBAPIError) else None
+    if getattr(driver, "sqlstate", None) in ("40001", "40P01"):  # PostgreSQL (psycopg)
+        return True
+    code = driver.args[0] if driver is not None and driver.args else None
+    return code in (1205, 1213)  # MySQL/MariaDB: lock wait timeout, deadlock
 
 
 class _LeaseRaceError(Exception):
