@@ -115,6 +115,8 @@ def delete_command(name: str, namespace: str | None, db_url: str | None, workdir
     """Delete an experiment: its trials, observations and trial directories."""
     import shutil
 
+    from sqlalchemy.exc import DBAPIError
+
     from pykatib.spec.validation import name_problem, namespace_problem
     from pykatib.store import ExperimentOwnedError, LeaseOwner, Store, StoreError, experiment_dir, workdir_url
 
@@ -125,8 +127,13 @@ def delete_command(name: str, namespace: str | None, db_url: str | None, workdir
     if problem is not None:
         click.echo(f"error: {problem}", err=True)
         sys.exit(EXIT_USAGE)
+    default_store = workdir / "pykatib.db"
+    if not db_url and not default_store.is_file():
+        # Opening would create an empty store (and the workdir): a typo in --workdir creates nothing.
+        click.echo(f"error: experiment {name} not found: there is no store at {default_store}", err=True)
+        sys.exit(EXIT_INVALID)
     try:
-        # As `run`: only the default store creates its directory (the workdir); an explicit --db must exist.
+        # As `run`: an explicit --db must exist (its directory is never created).
         store = Store(db_url, create_folder=False) if db_url else Store(workdir_url(workdir))
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -147,6 +154,10 @@ def delete_command(name: str, namespace: str | None, db_url: str | None, workdir
         sys.exit(EXIT_USAGE)
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except DBAPIError as exc:  # the database failed under an open store (locked, server gone)
+        reason = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+        click.echo(f"error: the store {store.shown_url} failed: {reason}; nothing was deleted", err=True)
         sys.exit(EXIT_USAGE)
     finally:
         store.close()

@@ -81,3 +81,11 @@ def test_delete_refuses_an_experiment_that_is_running(tmp_path: Path, workdir: P
         run.communicate(timeout=30)
     assert delete(workdir, NAME).returncode == 0  # stopped, it can go
     assert namespaces_holding(workdir) == []
+
+
+def test_delete_with_a_mistyped_workdir_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "sate"
+    result = delete(typo, NAME)
+    assert result.returncode == 1, result.stderr
+    assert f"there is no store at {typo / 'pykatib.db'}" in result.stderr
+    assert not typo.exists()

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -280,3 +281,31 @@ def test_machine_restart_replaces_lost_trials(tmp_path: Path, workdir: Path) -> 
     assert status["trials"] == BUDGET + len(lost)
     assert (status["trialsSucceeded"], status["trialsKilled"]) == (BUDGET, len(lost))
     assert_each_trial_reported_every_line_once(workdir, [t for t in counted if t.name not in before])
+
+
+def test_an_experiment_of_the_older_layout_keeps_its_trials_together(tmp_path: Path, workdir: Path) -> None:
+    """Trial directories were once keyed by experiment name only (experiments/<name>/trials). Resumed with a
+    larger budget, such an experiment puts its new trials beside the old ones (a PBT child finds its parent's
+    checkpoint next to its own directory), and delete removes them all."""
+    doc = make_experiment(["sh", "-c", 'echo "loss=$1"', "sh", "${trialParameters.x}"], parallelTrialCount=1,
+                          maxTrialCount=2, resumePolicy="LongRunning")  # fmt: skip
+    path = write_experiment(tmp_path, doc)
+    rc, _, stderr = run_pykatib(path, "--workdir", str(workdir))
+    assert rc == 0, stderr
+    old_root = workdir.resolve() / "experiments" / "e2e"
+    (workdir / "experiments" / "default" / "e2e").rename(old_root)
+    (workdir / "experiments" / "default").rmdir()
+    with opened_store(workdir) as store:
+        for trial in trials_of(workdir, "e2e"):  # what the older pykatib recorded
+            store.update_trial(trial.id, work_dir=str(old_root / "trials" / trial.name))
+    rc, _, stderr = run_pykatib(path, "--workdir", str(workdir), "--resume", "--set", "spec.maxTrialCount=4")
+    assert rc == 0, stderr
+    trials = trials_of(workdir, "e2e")
+    assert len(trials) == 4
+    assert all(Path(str(t.work_dir)).parent == old_root / "trials" for t in trials)
+    assert all((old_root / "trials" / t.name / "trial.log").is_file() for t in trials)
+    assert not (workdir / "experiments" / "default").exists()
+    delete = subprocess.run([sys.executable, "-m", "pykatib.cli", "delete", "e2e", "--workdir", str(workdir)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert delete.returncode == 0, delete.stderr
+    assert not any((old_root / "trials").iterdir())

@@ -143,7 +143,7 @@ def test_a_store_error_out_of_the_run_is_one_line(tmp_path: Path, workdir: Path)
     assert "Traceback" not in stderr
     lines = stderr.splitlines()
     assert lines and all(line.startswith("error: ") for line in lines), stderr
-    assert re.fullmatch(r"error: no (trial|experiment) with id \d+", lines[-1]), lines[-1]
+    assert re.fullmatch(r"error: the experiment \(id \d+\) was deleted while it ran", lines[-1]), lines[-1]
 
 
 def test_a_database_failing_during_the_run_is_one_line_with_how_to_continue(tmp_path: Path, workdir: Path) -> None:

@@ -113,6 +113,21 @@ def test_aliases_just_past_the_limit_are_refused_and_below_it_accepted(tmp_path:
     assert errors_in(path) == []  # a trialSpec is any Kubernetes object: lists as annotations are not checked
 
 
+def test_aliases_repeating_a_long_string_are_refused(tmp_path: Path, parser: str) -> None:
+    """One node each, but each repeats the whole string: 1 MiB repeated four times is more text than a file
+    may hold (once, such a 1 MB file became a 630 MB database); repeated twice it is accepted."""
+    long = "x" * (1024 * 1024)
+    path = tmp_path / "long.yaml"
+    path.write_text(
+        with_annotations(f"          a: &long {long}\n" + "".join(f"          b{i}: *long\n" for i in range(4)))
+    )
+    assert any("repeat 4,194,304 characters of text" in e for e in errors_in(path))
+    path.write_text(
+        with_annotations(f"          a: &long {long}\n" + "".join(f"          b{i}: *long\n" for i in range(2)))
+    )
+    assert errors_in(path) == []
+
+
 def test_the_alias_budget_is_for_the_whole_file(tmp_path: Path, parser: str) -> None:
     """Many documents, each under the limit, must not add up to an unbounded file."""
     document = "---\n" + laughs(4, "") + "big: [" + ", ".join(["*l3"] * 5) + "]\n"

@@ -93,6 +93,9 @@ class ExperimentController:
         self.store = store
         namespace, name = str(experiment.metadata.namespace), str(experiment.metadata.name)
         self.experiment_dir = experiment_dir(workdir, namespace, name)
+        # Where its trials' directories go: beside its existing trials (an older layout included), so that
+        # a PBT child finds its parent's checkpoint next to its own directory.
+        self._trials_root = self.experiment_dir / "trials"
         self.image_map = image_map or ImageMap()
         self.executor: Executor = executor or LocalExecutor()
         self.stopper = early_stopper if early_stopper is not None else create_early_stopper(experiment.spec)
@@ -228,6 +231,8 @@ class ExperimentController:
         records = await self._db_call(self.store.list_trials, self._record_id)
         summaries = await self._db_call(self.store.metric_summaries, self._record_id)
         replaced = {r.labels[REPLACES_LABEL] for r in records if REPLACES_LABEL in r.labels}
+        if records and records[-1].work_dir:
+            self._trials_root = Path(records[-1].work_dir).parent
         for record in records:
             trial = self._add_state(record)
             trial.metrics = {
@@ -321,7 +326,7 @@ class ExperimentController:
         trials = []
         for assignment, labels in new:
             trial_name = new_trial_name(name)
-            directory = self.experiment_dir / "trials" / trial_name
+            directory = self._trials_root / trial_name
             trials.append(NewTrial(trial_name, assignment, labels, work_dir=str(directory)))
         records = await self._db_call(self.store.create_trials, self._record_id, trials)
         for record in records:
@@ -331,7 +336,7 @@ class ExperimentController:
 
     def _add_state(self, record: TrialRecord) -> TrialState:
         # A trial keeps the directory it was created with (an older layout included).
-        directory = Path(record.work_dir) if record.work_dir else self.experiment_dir / "trials" / record.name
+        directory = Path(record.work_dir) if record.work_dir else self._trials_root / record.name
         trial = self._trials[record.name] = TrialState(record, directory)
         self._dirty[record.name] = None
         return trial

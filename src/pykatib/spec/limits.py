@@ -12,6 +12,9 @@ MAX_FILE_BYTES = 3 * 1024 * 1024
 # alias repeats a whole subtree, so a small file can stand for a huge document ("billion laughs").
 # Katib's own examples use no aliases and have a few hundred nodes in all.
 MAX_ALIAS_NODES = 100_000
+# How many characters of text aliases may repeat: an alias to one long string is one node but the whole
+# string again. As much as a whole file may hold.
+MAX_ALIAS_CHARACTERS = MAX_FILE_BYTES
 
 # Katib's validating webhook: metadata.name matches [a-z]([-a-z0-9]*[a-z0-9])? and has at most 40 characters.
 MAX_NAME_LENGTH = 40

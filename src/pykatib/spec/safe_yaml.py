@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from pykatib.spec.limits import MAX_ALIAS_NODES
+from pykatib.spec.limits import MAX_ALIAS_CHARACTERS, MAX_ALIAS_NODES
 
 _FAST_LOADER: type[Any] | None = getattr(yaml, "CSafeLoader", None)
 
@@ -40,19 +40,27 @@ def load(text: str, *, max_alias_nodes: int = MAX_ALIAS_NODES) -> Any:
 def _load(text: str, max_alias_nodes: int, *, single: bool) -> list[Any]:
     loader = _loader(text)
     # An alias is written '*name': text without '*' has none, and its expanded size is what was written.
-    budget = max_alias_nodes if "*" in text else None
+    check = "*" in text
+    added_nodes = added_chars = 0
     documents: list[Any] = []
     try:
         nodes = [loader.get_single_node()] if single else _nodes(loader)
         for node in nodes:
             if node is None:
                 continue
-            if budget is not None:
-                budget -= _alias_nodes(node)
-                if budget < 0:
+            if check:
+                grown_nodes, grown_chars = _alias_growth(node)
+                added_nodes += grown_nodes
+                added_chars += grown_chars
+                if added_nodes > max_alias_nodes:
                     raise YamlLimitError(
-                        f"YAML aliases expand the document too far: they add {_count(max_alias_nodes - budget)} "
+                        f"YAML aliases expand the document too far: they add {_count(added_nodes)} "
                         f"nodes to those written in the file, more than the {max_alias_nodes:,} allowed"
+                    )
+                if added_chars > MAX_ALIAS_CHARACTERS:
+                    raise YamlLimitError(
+                        f"YAML aliases expand the document too far: they repeat {_count(added_chars)} characters "
+                        f"of text, more than the {MAX_ALIAS_CHARACTERS:,} allowed"
                     )
             document = loader.construct_document(node)
             if document is not None:
@@ -76,15 +84,16 @@ def _nodes(loader: Any) -> Iterator[yaml.Node]:
         yield loader.get_node()
 
 
-def _alias_nodes(root: yaml.Node) -> int:
-    """How many nodes aliases add to the document under ``root``: its size with every alias expanded,
-    less the distinct nodes. Each distinct node is visited once; an alias inside its own anchor's node
-    (an infinite document) raises YamlLimitError."""
-    expanded: dict[int, int] = {}  # id(node) -> size of its subtree with aliases expanded
-    distinct = 0
+def _alias_growth(root: yaml.Node) -> tuple[int, int]:
+    """How much aliases add to the document under ``root``: (nodes, characters of scalars), its size with
+    every alias expanded less its distinct nodes. Characters count too: an alias to one long string adds
+    one node but the whole string. Each distinct node is visited once; an alias inside its own anchor's
+    node (an infinite document) raises YamlLimitError."""
+    expanded: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes, characters) of its expanded subtree
+    distinct = [0, 0]
     on_path: set[int] = set()
     stack: list[tuple[yaml.Node, Iterator[yaml.Node]]] = [(root, iter(_children(root)))]
-    sizes = [1]  # running size of each node on the stack
+    sizes = [[1, 0]]  # running size of each node on the stack
     on_path.add(id(root))
     while stack:
         node, children = stack[-1]
@@ -92,26 +101,31 @@ def _alias_nodes(root: yaml.Node) -> int:
         if child is None:
             stack.pop()
             on_path.discard(id(node))
-            size = sizes.pop()
-            expanded[id(node)] = size
-            distinct += 1
+            nodes, chars = sizes.pop()
+            expanded[id(node)] = (nodes, chars)
+            distinct[0] += 1
             if sizes:
-                sizes[-1] += size
+                sizes[-1][0] += nodes
+                sizes[-1][1] += chars
             continue
         key = id(child)
         if key in expanded:
-            sizes[-1] += expanded[key]
+            nodes, chars = expanded[key]
         elif key in on_path:
             raise YamlLimitError("a YAML alias refers to a node that contains it: the document would be infinite")
         elif isinstance(child, yaml.ScalarNode):
-            expanded[key] = 1
-            distinct += 1
-            sizes[-1] += 1
+            nodes, chars = expanded[key] = (1, len(child.value))
+            distinct[0] += 1
+            distinct[1] += chars
         else:
             on_path.add(key)
             stack.append((child, iter(_children(child))))
-            sizes.append(1)
-    return expanded[id(root)] - distinct
+            sizes.append([1, 0])
+            continue
+        sizes[-1][0] += nodes
+        sizes[-1][1] += chars
+    nodes, chars = expanded[id(root)]
+    return nodes - distinct[0], chars - distinct[1]
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

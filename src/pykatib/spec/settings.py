@@ -173,7 +173,8 @@ def early_stopping_implementation(algorithm_name: str) -> str | None:
 
 def load_implementation(path: str) -> type:
     """The class named by ``"module:Class"`` (imported now: Optuna and scikit-optimize take a second or two,
-    so a run imports only the algorithm it uses)."""
+    so a run imports only the algorithm it uses). The classes live in higher layers (suggest, earlystop):
+    spec names them and never imports them itself; their packages call this."""
     module, _, attribute = path.partition(":")
     loaded = getattr(import_module(module), attribute)
     assert isinstance(loaded, type), path

@@ -15,7 +15,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -60,9 +60,6 @@ class Lease:
         if self.owner.host == _hostname():
             return process_alive(self.owner.pid, self.owner.process_key)
         return True
-
-    def expiry(self, ttl: float) -> datetime:
-        return self.renewed_at + timedelta(seconds=ttl)
 
 
 def process_key(pid: int) -> str | None:
