@@ -23,6 +23,7 @@ from pykatib.control.runner import ExperimentController
 from pykatib.control.session import RunRefused, check_runnable, not_in_store_message, plan_run
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.progress import Progress, optimal_summary, trials_table
+from pykatib.spec.conditions import ExperimentCondition
 from pykatib.spec.errors import InvalidExperimentError
 from pykatib.spec.loader import SpecFileError, load_experiment_document
 from pykatib.store import Store, StoreError, workdir_url
@@ -207,7 +208,9 @@ def _run_interruptibly(controller: ExperimentController) -> dict[str, Any] | Non
 
 
 def _failed(status: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Failed" and c.get("status") == "True" for c in status.get("conditions", []))
+    return any(
+        c.get("type") == ExperimentCondition.FAILED and c.get("status") == "True" for c in status.get("conditions", [])
+    )
 
 
 def _print_result(out: Console, store: Store, document: dict[str, Any], status: dict[str, Any], output: str) -> None:
@@ -224,7 +227,14 @@ def _print_result(out: Console, store: Store, document: dict[str, Any], status: 
     best = (status.get("currentOptimalTrial") or {}).get("bestTrialName")
     objective = document["spec"]["objective"]["objectiveMetricName"]
     out.print(trials_table(trials, objective, best))
-    ended = next((c for c in status.get("conditions", []) if c["type"] in ("Succeeded", "Failed")), None)
+    ended = next(
+        (
+            c
+            for c in status.get("conditions", [])
+            if c["type"] in (ExperimentCondition.SUCCEEDED, ExperimentCondition.FAILED)
+        ),
+        None,
+    )
     if ended:
         out.print(f"Experiment {document['metadata']['name']} {ended['type']}: {ended['reason']} ({ended['message']})")
     out.print(optimal_summary(status))

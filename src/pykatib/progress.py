@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pykatib.spec.conditions import TrialPhase
 from pykatib.store import TrialRecord
 
 
@@ -70,10 +71,13 @@ def trials_table(trials: Sequence[TrialRecord], objective: str, best: str | None
     for name in names:
         table.add_column(name, justify="right")
     table.add_column(objective, justify="right")
-    style = {"Succeeded": "green", "Failed": "red", "MetricsUnavailable": "yellow", "Killed": "dim"}
+    style = {
+        TrialPhase.SUCCEEDED: "green", TrialPhase.FAILED: "red", TrialPhase.METRICS_UNAVAILABLE: "yellow",
+        TrialPhase.KILLED: "dim",
+    }  # fmt: skip
     for trial in trials:
         value = "" if trial.objective_value is None else f"{trial.objective_value:.6g}"
-        row: list[str | Text] = [trial.name, Text(str(trial.phase), style=style.get(str(trial.phase), ""))]
+        row: list[str | Text] = [trial.name, Text(str(trial.phase), style=style.get(trial.phase, ""))]
         row += [trial.parameter_assignments.get(n, "") for n in names]
         row.append(Text(value, style="bold green" if trial.name == best else ""))
         table.add_row(*row)

@@ -15,6 +15,7 @@ from pykatib.control.render import TrialRenderError
 from pykatib.earlystop import early_stopping_available
 from pykatib.execute.localize import ImageMap
 from pykatib.metrics.collector import CollectorUnavailableError
+from pykatib.spec.conditions import ExperimentCondition, ExperimentReason
 from pykatib.spec.models import Experiment, ResumePolicy
 from pykatib.store import ExperimentRecord, Store
 from pykatib.suggest.base import AlgorithmNotAvailableError
@@ -82,8 +83,10 @@ def plan_run(store: Store, experiment: Experiment, *, resume: bool) -> Plan:
     old_max = (record.spec.get("spec") or {}).get("maxTrialCount")
     if new_max == old_max or new_max is None:
         return Plan("finished", record)
-    reasons = [c.get("reason") for c in record.status.get("conditions", []) if c.get("type") == "Succeeded"]
-    if "ExperimentMaxTrialsReached" not in reasons or experiment.spec.resume_policy not in (
+    reasons = [
+        c.get("reason") for c in record.status.get("conditions", []) if c.get("type") == ExperimentCondition.SUCCEEDED
+    ]
+    if ExperimentReason.MAX_TRIALS_REACHED not in reasons or experiment.spec.resume_policy not in (
         ResumePolicy.LONG_RUNNING,
         ResumePolicy.FROM_VOLUME,
     ):
