@@ -117,7 +117,7 @@ class RunningTrial:
         group id can be handed out again), in a task of its own so that its exit is reported meanwhile."""
         self._done.add(record.pid)
         if record.pid not in self._leftovers and _group_exists(record.pid):
-            self._leftovers[record.pid] = asyncio.ensure_future(_end_leftovers(record.pid))
+            self._leftovers[record.pid] = asyncio.ensure_future(_terminate([record.pid]))
 
     async def _wait_one(self, record: ProcessRecord) -> int | None:
         exited = self._exits.get(record.pid)
@@ -147,14 +147,7 @@ class RunningTrial:
         """SIGTERM every process group of the trial, then SIGKILL whatever is left after ``grace``."""
         self.stopping = True
         # A replica known to have exited is left to its leftovers task (its group id may be reused by now).
-        groups = [r.pid for r in self.records if r.pid not in self._done]
-        for pgid in groups:
-            _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in groups):
-            await asyncio.sleep(0.05)
-        for pgid in groups:
-            _signal_group(pgid, signal.SIGKILL)
+        await _terminate([r.pid for r in self.records if r.pid not in self._done], grace)
         for exited in self._exits.values():
             await asyncio.shield(exited)
 
@@ -203,17 +196,19 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-async def _end_leftovers(pgid: int, grace: float = STOP_GRACE_SECONDS) -> None:
-    """What a replica left in its process group after its program exited (children, daemons): SIGTERM, then
-    SIGKILL after ``grace``, as a pod's teardown would. The SIGKILL is sent even when the task is cancelled
-    (the controller ending meanwhile), so nothing survives the trial."""
-    _signal_group(pgid, signal.SIGTERM)
+async def _terminate(groups: list[int], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM these process groups, then SIGKILL whatever is left after ``grace``, as a pod's teardown would
+    (a trial being stopped; what a replica left behind after its program exited). The SIGKILL is sent even
+    when the wait is cancelled (the controller ending meanwhile), so nothing survives the trial."""
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
     try:
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(pgid):
+        while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in groups):
             await asyncio.sleep(0.05)
     finally:
-        _signal_group(pgid, signal.SIGKILL)
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGKILL)
 
 
 def _group_exists(pgid: int) -> bool:
@@ -223,7 +218,7 @@ def _group_exists(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, owned by another user
     return True
 
 
