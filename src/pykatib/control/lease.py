@@ -3,10 +3,11 @@ experiment, renew it while the run lasts, give it up at the end.
 
 Every transaction the controller writes starts by renewing the lease (``Store.hold_lease`` as the store
 queue's fence): once another controller has taken the lease over, nothing more of this one lands. A timer
-renews it as well while nothing is written. When renewal finds the
-lease taken over (this controller hung past the expiry and another took it), the SQLite file gone or
-replaced, or the store unreachable for longer than a lease lasts (another controller may have taken over
-meanwhile), the keeper reports the error once through ``on_lost``; the controller then stops.
+sends a call that does nothing every few seconds, so that the fence renews the lease while nothing else is
+written. When renewal finds the lease taken over (this controller hung past the expiry and another took
+it), the SQLite file gone or replaced, or the store unreachable for longer than a lease lasts (another
+controller may have taken over meanwhile), the keeper reports the error once through ``on_lost``; the
+controller then stops.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class LeaseKeeper:
         await self._db.call(self.store.acquire_lease, experiment_id, self.owner)
         self._experiment_id = experiment_id
         self._db.fence = functools.partial(self.store.hold_lease, experiment_id, self.owner)
-        self._renewing = asyncio.create_task(self._renew(experiment_id), name="lease")
+        self._renewing = asyncio.create_task(self._renew(), name="lease")
 
     async def confirm(self) -> None:
         """ExperimentOwnedError when the lease is no longer ours: asked before acting on trials that another
@@ -57,16 +58,17 @@ class LeaseKeeper:
             with contextlib.suppress(Exception):
                 await self._db.call(self.store.release_lease, experiment_id, self.owner)
 
-    async def _renew(self, experiment_id: int) -> None:
+    async def _renew(self) -> None:
+        """Renew the lease every RENEW_SECONDS: a call that does nothing, behind the fence that renews it."""
         renewed = time.monotonic()
         while True:
             await asyncio.sleep(RENEW_SECONDS)
             try:
-                lease = await self._db.call(self.store.renew_lease, experiment_id, self.owner)
+                await self._db.call(_nothing)
                 self.store.check_file()
             except StoreError as error:
-                if isinstance(error, ExperimentOwnedError):  # the fence found it taken over
-                    self._experiment_id = None
+                if isinstance(error, ExperimentOwnedError):
+                    self._experiment_id = None  # not ours to release any more
                 self._on_lost(error)
                 return
             except Exception as error:
@@ -74,21 +76,7 @@ class LeaseKeeper:
                     self._on_lost(StoreError(f"the store could not be reached for {LEASE_SECONDS:g} s: {error}"))
                     return
                 continue
-            if lease is None:
-                holder = await self._holder(experiment_id)
-                self._experiment_id = None  # not ours to release any more
-                self._on_lost(
-                    ExperimentOwnedError(f"the experiment's lease was taken over by another controller{holder}")
-                )
-                return
             renewed = time.monotonic()
-
-    async def _holder(self, experiment_id: int) -> str:
-        with contextlib.suppress(Exception):
-            lease = await self._db.call(self.store.get_lease, experiment_id)
-            if lease is not None:
-                return f" ({lease.owner.describe()})"
-        return ""
 
 
 def _nothing() -> None:

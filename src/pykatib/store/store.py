@@ -634,7 +634,9 @@ class Store:
         controller runs this first in every transaction it writes (a fence): a controller that was stalled
         past its lease's expiry cannot write anything once another controller has taken over."""
         if self.renew_lease(experiment_id, owner, ttl) is None:
-            raise ExperimentOwnedError("the experiment's lease was taken over by another controller")
+            holder = self.get_lease(experiment_id)
+            named = f" ({holder.owner.describe()})" if holder is not None else ""
+            raise ExperimentOwnedError(f"the experiment's lease was taken over by another controller{named}")
 
     def release_lease(self, experiment_id: int, owner: LeaseOwner) -> None:
         """Give the lease up (a no-op when ``owner`` does not hold it)."""
