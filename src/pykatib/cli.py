@@ -118,7 +118,7 @@ def delete_command(name: str, namespace: str | None, db_url: str | None, workdir
     from sqlalchemy.exc import DBAPIError
 
     from pykatib.spec.validation import name_problem, namespace_problem
-    from pykatib.store import ExperimentOwnedError, LeaseOwner, Store, StoreError, experiment_dir, workdir_url
+    from pykatib.store import ExperimentOwnedError, LeaseOwner, StoreError, error_line, experiment_dir, open_store
 
     # The experiment's files are under <workdir>/experiments/<namespace>/<name>: refuse what is not a name.
     problem = f"NAME {p}" if (p := name_problem(name)) else None
@@ -133,8 +133,7 @@ def delete_command(name: str, namespace: str | None, db_url: str | None, workdir
         click.echo(f"error: experiment {name} not found: there is no store at {default_store}", err=True)
         sys.exit(EXIT_INVALID)
     try:
-        # As `run`: an explicit --db must exist (its directory is never created).
-        store = Store(db_url, create_folder=False) if db_url else Store(workdir_url(workdir))
+        store = open_store(db_url, workdir)  # as `run`: an explicit --db's directory is never created
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -156,8 +155,7 @@ def delete_command(name: str, namespace: str | None, db_url: str | None, workdir
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     except DBAPIError as exc:  # the database failed under an open store (locked, server gone)
-        reason = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
-        click.echo(f"error: the store {store.shown_url} failed: {reason}; nothing was deleted", err=True)
+        click.echo(f"error: the store {store.shown_url} failed: {error_line(exc)}; nothing was deleted", err=True)
         sys.exit(EXIT_USAGE)
     finally:
         store.close()

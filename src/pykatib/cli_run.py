@@ -26,8 +26,7 @@ from pykatib.progress import Progress, optimal_summary, trials_table
 from pykatib.spec.conditions import ExperimentCondition
 from pykatib.spec.errors import InvalidExperimentError
 from pykatib.spec.loader import SpecFileError, load_experiment_document
-from pykatib.store import Store, StoreError, workdir_url
-from pykatib.store._engine import shown_url, sqlite_file
+from pykatib.store import Store, StoreError, error_line, open_store, shown_url, sqlite_file, workdir_url
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_WORKDIR = Path(".pykatib")
@@ -129,20 +128,12 @@ def run_file(options: RunOptions) -> int:
         # The database failed under an open store (server gone, file locked or broken): the trials' own
         # files keep their results, and --resume picks them up once the database works again.
         then = f"; once it works again, continue with: {again}" if started else ""
-        reason = _first_line(exc.orig if exc.orig is not None else exc)
+        reason = error_line(exc)
         _error(err, f"the store {shown_url(url)} failed: {reason}{then}")
         return EXIT_INVALID
     finally:
         if store is not None:
             store.close()
-
-
-def open_store(db_url: str | None, workdir: Path) -> Store:
-    """The store of ``--db``, or the default one inside ``--workdir``. Only the default creates its directory
-    (the workdir): an explicit SQLite path whose directory is missing is a typo, refused (StoreError)."""
-    if not db_url:
-        return Store(workdir_url(workdir))
-    return Store(db_url, create_folder=False)
 
 
 class _OneLineHandler(logging.Handler):
@@ -157,7 +148,7 @@ class _OneLineHandler(logging.Handler):
         try:
             message = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
-                message = f"{message}: {_first_line(record.exc_info[1])}"
+                message = f"{message}: {error_line(record.exc_info[1])}"
             self.err.print(Text(f"{record.levelname.lower()}: {message}"), soft_wrap=True, highlight=False)
         except Exception:
             self.handleError(record)
@@ -181,11 +172,6 @@ def _error(err: Console, message: str) -> None:
 
 def _line(err: Console, message: str) -> None:
     err.print(Text(message), soft_wrap=True, highlight=False)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0].strip() if text else type(error).__name__
 
 
 def _run_interruptibly(controller: ExperimentController) -> dict[str, Any] | None:

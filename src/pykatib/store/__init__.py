@@ -4,6 +4,7 @@
 upgraded by the Alembic migrations shipped in ``migrations/`` whenever a Store opens a database.
 """
 
+from pykatib.store._engine import error_line, shown_url, sqlite_file
 from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
@@ -22,7 +23,15 @@ from pykatib.store.records import (
     TrialPhase,
     TrialRecord,
 )
-from pykatib.store.store import DEFAULT_URL, BatchOutcome, Store, TrialUpdate, experiment_dir, workdir_url
+from pykatib.store.store import (
+    DEFAULT_URL,
+    BatchOutcome,
+    Store,
+    TrialUpdate,
+    experiment_dir,
+    open_store,
+    workdir_url,
+)
 
 __all__ = [
     "DEFAULT_URL",
@@ -46,6 +55,10 @@ __all__ = [
     "TrialPhase",
     "TrialRecord",
     "TrialUpdate",
+    "error_line",
     "experiment_dir",
+    "open_store",
+    "shown_url",
+    "sqlite_file",
     "workdir_url",
 ]

@@ -80,7 +80,7 @@ def create_store_engine(url: str, *, create_folder: bool = True) -> Engine:
     except ImportError as error:
         raise StoreUnavailableError(_missing_driver(parsed, shown, error)) from None
     except (ArgumentError, TypeError) as error:  # arguments in the URL's query that the dialect refuses
-        raise StoreUnavailableError(f"cannot open the store {shown}: {_first_line(error)}; check the URL") from None
+        raise StoreUnavailableError(f"cannot open the store {shown}: {error_line(error)}; check the URL") from None
     if is_sqlite:
         _install_sqlite_settings(engine)
     return engine
@@ -130,13 +130,12 @@ def opening_errors(url: str) -> Iterator[None]:
     except ImportError as error:  # a driver imported only when the first connection is made
         raise StoreUnavailableError(_missing_driver(make_url(url), shown_url(url), error)) from None
     except SQLAlchemyError as error:  # e.g. an asyncio-only driver in the URL
-        raise StoreUnavailableError(f"cannot open the store {shown_url(url)}: {_first_line(error)}") from None
+        raise StoreUnavailableError(f"cannot open the store {shown_url(url)}: {error_line(error)}") from None
 
 
 def _connect_failure(url: str, error: Exception) -> str:
     shown = shown_url(url)
-    driver_error = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
-    reason = _first_line(driver_error)
+    reason = error_line(error)
     if sqlite_file(url) is not None or make_url(url).get_backend_name() == "sqlite":
         if "file is not a database" in reason or "malformed" in reason:
             return (
@@ -155,8 +154,11 @@ def _connect_failure(url: str, error: Exception) -> str:
     )
 
 
-def _first_line(error: BaseException) -> str:
-    """A driver's message without its detail lines (psycopg adds hints, SQLAlchemy the statement and a link)."""
+def error_line(error: BaseException) -> str:
+    """An error's message on one line: a database error's is the driver's, without its detail lines (psycopg
+    adds hints, SQLAlchemy the statement and a link)."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        error = error.orig
     text = str(error).strip()
     return text.splitlines()[0].strip() if text else type(error).__name__
 

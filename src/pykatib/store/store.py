@@ -91,6 +91,14 @@ def workdir_url(workdir: Path) -> str:
     return f"sqlite:///{workdir / 'pykatib.db'}"
 
 
+def open_store(db_url: str | None, workdir: Path) -> Store:
+    """The store of ``--db``, or the default one inside ``--workdir``. Only the default creates its directory
+    (the workdir): an explicit SQLite path whose directory is missing is a typo, refused (StoreError)."""
+    if not db_url:
+        return Store(workdir_url(workdir))
+    return Store(db_url, create_folder=False)
+
+
 class TrialUpdate(TypedDict, total=False):
     """The trial fields the controller may change after creation (``Store.update_trial``)."""
 
