@@ -15,14 +15,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, column, create_engine, event, insert, table
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    bindparam,
+    column,
+    create_engine,
+    event,
+    insert,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from pykatib.store.errors import StoreError, StoreFileChangedError, StoreUnavailableError
-from pykatib.store.models import JSONText, UTCDateTime, time_storer
+from pykatib.store.models import JSONText, UTCDateTime, algorithm_state, time_storer
+from pykatib.store.models import trials as trials_table
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 URL_FORMS = "sqlite:///path/to/file.db, postgresql+psycopg://user@host/db or mysql+pymysql://user@host/db"
@@ -319,3 +332,47 @@ def check_file_identity(path: Path, opened: tuple[int, int] | None) -> None:
         f"the store's file {path} was {what} while pykatib was using it, so nothing more can be saved to it; "
         "put the original file back and continue with --resume, or start the experiment again"
     )
+
+
+_NEW_TRIAL_COLUMNS = ("experiment_id", "name", "parameter_assignments", "labels", "phase", "work_dir", "created_at")
+
+
+class Statements:
+    """The Store's frequent statements, compiled once for its engine (see DriverStatement).
+
+    Bind names end in "_": SQLAlchemy reserves a column's own name for the value of its SET/VALUES entry.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.insert_trials = DriverStatement(
+            insert(trials_table).values({c: bindparam(f"{c}_") for c in _NEW_TRIAL_COLUMNS}).inline(), engine
+        )
+        state = algorithm_state.c
+        values: dict[str, Any] = {"state": bindparam("state_"), "updated_at": bindparam("updated_at_")}
+        self.update_state = DriverStatement(
+            update(algorithm_state).where(state.experiment_id == bindparam("experiment_id_")).values(values), engine
+        )
+        self.insert_state = DriverStatement(
+            insert(algorithm_state).values(experiment_id=bindparam("experiment_id_"), **values), engine
+        )
+        self._updates: dict[tuple[Any, tuple[str, ...]], DriverStatement] = {}
+        self._trial_ids: dict[int, DriverStatement] = {}
+
+    def update(self, table: Any, fields: tuple[str, ...]) -> DriverStatement:
+        """UPDATE table SET <field> = :<field>_, ... WHERE id = :id_ (one statement per set of fields)."""
+        statement = self._updates.get((table, fields))
+        if statement is None:
+            where = table.c.id == bindparam("id_")
+            built = update(table).where(where).values({field: bindparam(f"{field}_") for field in fields})
+            statement = self._updates[(table, fields)] = DriverStatement(built, self._engine)
+        return statement
+
+    def trial_ids(self, count: int) -> DriverStatement:
+        """SELECT name, id FROM trials WHERE name IN (:n0, ..., :n<count-1>)."""
+        statement = self._trial_ids.get(count)
+        if statement is None:
+            names = trials_table.c.name.in_([bindparam(f"n{i}") for i in range(count)])
+            built = select(trials_table.c.name, trials_table.c.id).where(names)
+            statement = self._trial_ids[count] = DriverStatement(built, self._engine)
+        return statement

@@ -15,12 +15,11 @@ import dataclasses
 import json
 import math
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -29,12 +28,10 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
-    bindparam,
     delete,
     func,
     insert,
     select,
-    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
@@ -42,7 +39,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from pykatib.store import _migrate
 from pykatib.store._engine import (
     OBSERVATION_COLUMNS,
-    DriverStatement,
+    Statements,
     check_file_identity,
     create_store_engine,
     file_identity,
@@ -51,18 +48,16 @@ from pykatib.store._engine import (
     shown_url,
     sqlite_file,
 )
+from pykatib.store._lease_calls import LeaseCalls
 from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
-    ExperimentOwnedError,
     TrialExistsError,
     TrialNotFoundError,
 )
-from pykatib.store.lease import LEASE_SECONDS, Lease, LeaseOwner
 from pykatib.store.models import (
     METRIC_NAME_LENGTH,
     algorithm_state,
-    experiment_leases,
     experiments,
     observation_logs,
 )
@@ -116,49 +111,6 @@ class TrialUpdate(TypedDict, total=False):
 
 _TRIAL_UPDATE_FIELDS = frozenset(TrialUpdate.__annotations__)
 
-_NEW_TRIAL_COLUMNS = ("experiment_id", "name", "parameter_assignments", "labels", "phase", "work_dir", "created_at")
-
-
-class _Statements:
-    """The frequent statements, compiled once for the Store's engine (see _engine.DriverStatement).
-
-    Bind names end in "_": SQLAlchemy reserves a column's own name for the value of its SET/VALUES entry.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self.insert_trials = DriverStatement(
-            insert(trials_table).values({c: bindparam(f"{c}_") for c in _NEW_TRIAL_COLUMNS}).inline(), engine
-        )
-        state = algorithm_state.c
-        values: dict[str, Any] = {"state": bindparam("state_"), "updated_at": bindparam("updated_at_")}
-        self.update_state = DriverStatement(
-            update(algorithm_state).where(state.experiment_id == bindparam("experiment_id_")).values(values), engine
-        )
-        self.insert_state = DriverStatement(
-            insert(algorithm_state).values(experiment_id=bindparam("experiment_id_"), **values), engine
-        )
-        self._updates: dict[tuple[Any, tuple[str, ...]], DriverStatement] = {}
-        self._trial_ids: dict[int, DriverStatement] = {}
-
-    def update(self, table: Any, fields: tuple[str, ...]) -> DriverStatement:
-        """UPDATE table SET <field> = :<field>_, ... WHERE id = :id_ (one statement per set of fields)."""
-        statement = self._updates.get((table, fields))
-        if statement is None:
-            where = table.c.id == bindparam("id_")
-            built = update(table).where(where).values({field: bindparam(f"{field}_") for field in fields})
-            statement = self._updates[(table, fields)] = DriverStatement(built, self._engine)
-        return statement
-
-    def trial_ids(self, count: int) -> DriverStatement:
-        """SELECT name, id FROM trials WHERE name IN (:n0, ..., :n<count-1>)."""
-        statement = self._trial_ids.get(count)
-        if statement is None:
-            names = trials_table.c.name.in_([bindparam(f"n{i}") for i in range(count)])
-            built = select(trials_table.c.name, trials_table.c.id).where(names)
-            statement = self._trial_ids[count] = DriverStatement(built, self._engine)
-        return statement
-
 
 @dataclass(frozen=True, slots=True)
 class BatchOutcome:
@@ -168,7 +120,7 @@ class BatchOutcome:
     error: Exception | None = None
 
 
-class Store:
+class Store(LeaseCalls):
     """pykatib's persistence: experiments, trials, the observation log and algorithm state.
 
     ``url`` is any SQLAlchemy URL (default: ``sqlite:///.pykatib/pykatib.db`` under the current directory).
@@ -185,7 +137,7 @@ class Store:
         # Writes on SQLite take the write lock at BEGIN (see _engine._install_sqlite_settings); others ignore it.
         self._writer: Engine = self._engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         self._observation_insert = observation_insert(self._engine)
-        self._sql = _Statements(self._engine)
+        self._sql = Statements(self._engine)
         self._local = threading.local()  # .conn: the connection of this thread's transaction() block
         try:
             with opening_errors(self.url):
@@ -575,101 +527,6 @@ class Store:
         with self._read() as conn:
             return conn.scalar(select(algorithm_state.c.state).where(algorithm_state.c.experiment_id == experiment_id))
 
-    # owner leases (see store.lease)
-
-    def acquire_lease(self, experiment_id: int, owner: LeaseOwner, ttl: float = LEASE_SECONDS) -> Lease:
-        """Take the experiment's lease for ``owner``, in one transaction; ExperimentOwnedError, naming the
-        holder, while another controller holds it. Taking a lease one already holds renews it."""
-        attempts = 3
-        for attempt in range(attempts):
-            now = _now()
-            try:
-                with self._write() as conn:
-                    current = self._lease_row(conn, experiment_id, lock=True)
-                    if current is not None and current.held_by_another(owner, now):
-                        raise ExperimentOwnedError(
-                            f"experiment is being run by another controller ({current.owner.describe()}, since "
-                            f"{current.acquired_at:%Y-%m-%d %H:%M:%S} UTC; its lease expires "
-                            f"{current.expires_at:%H:%M:%S} UTC unless renewed)"
-                        )
-                    acquired = current.acquired_at if current is not None and current.owner.id == owner.id else now
-                    values = _lease_values(owner, acquired, now, ttl)
-                    if current is None:
-                        conn.execute(insert(experiment_leases).values(experiment_id=experiment_id, **values))
-                    else:
-                        # Compare-and-swap on the owner read above: a racing taker that won makes this a no-op.
-                        taken = conn.execute(
-                            update(experiment_leases)
-                            .where(experiment_leases.c.experiment_id == experiment_id)
-                            .where(experiment_leases.c.owner_id == current.owner.id)
-                            .values(**values)
-                        ).rowcount
-                        if taken != 1:
-                            raise _LeaseRaceError
-                return Lease(experiment_id, owner, acquired, now, now + timedelta(seconds=ttl))
-            except (IntegrityError, _LeaseRaceError, DBAPIError) as error:
-                race = isinstance(error, IntegrityError | _LeaseRaceError) or _lock_conflict(error)
-                if self._in_transaction() or not race:
-                    raise
-                if not self._experiment_id_exists(experiment_id):
-                    raise ExperimentNotFoundError(f"no experiment with id {experiment_id}") from error
-                if attempt == attempts - 1:
-                    raise ExperimentOwnedError("another controller took the experiment's lease meanwhile") from error
-                # Another controller inserted or took the lease at the same moment (MariaDB reports two inserts
-                # under FOR UPDATE gap locks as a deadlock): read again, and refuse.
-                time.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def renew_lease(self, experiment_id: int, owner: LeaseOwner, ttl: float = LEASE_SECONDS) -> Lease | None:
-        """Extend ``owner``'s lease; None when another owner has taken it over (or it was released),
-        ExperimentNotFoundError when the experiment was deleted."""
-        now = _now()
-        with self._write() as conn:
-            renewed = conn.execute(
-                update(experiment_leases)
-                .where(experiment_leases.c.experiment_id == experiment_id)
-                .where(experiment_leases.c.owner_id == owner.id)
-                .values(renewed_at=now, expires_at=now + timedelta(seconds=ttl))
-            ).rowcount
-            if renewed == 1:
-                return self._lease_row(conn, experiment_id)
-        if not self._experiment_id_exists(experiment_id):
-            raise ExperimentNotFoundError(f"the experiment (id {experiment_id}) was deleted while it ran")
-        return None
-
-    def hold_lease(self, experiment_id: int, owner: LeaseOwner, ttl: float = LEASE_SECONDS) -> None:
-        """Renew ``owner``'s lease, or raise ExperimentOwnedError when another owner has taken it over. The
-        controller runs this first in every transaction it writes (a fence): a controller that was stalled
-        past its lease's expiry cannot write anything once another controller has taken over."""
-        if self.renew_lease(experiment_id, owner, ttl) is None:
-            holder = self.get_lease(experiment_id)
-            named = f" ({holder.owner.describe()})" if holder is not None else ""
-            raise ExperimentOwnedError(f"the experiment's lease was taken over by another controller{named}")
-
-    def release_lease(self, experiment_id: int, owner: LeaseOwner) -> None:
-        """Give the lease up (a no-op when ``owner`` does not hold it)."""
-        with self._write() as conn:
-            conn.execute(
-                delete(experiment_leases)
-                .where(experiment_leases.c.experiment_id == experiment_id)
-                .where(experiment_leases.c.owner_id == owner.id)
-            )
-
-    def get_lease(self, experiment_id: int) -> Lease | None:
-        """The experiment's lease as stored (possibly expired, or held by a dead process)."""
-        with self._read() as conn:
-            return self._lease_row(conn, experiment_id)
-
-    @staticmethod
-    def _lease_row(conn: Connection, experiment_id: int, *, lock: bool = False) -> Lease | None:
-        query = select(experiment_leases).where(experiment_leases.c.experiment_id == experiment_id)
-        row = conn.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            return None
-        m = row._mapping
-        owner = LeaseOwner(m["owner_id"], m["host"], m["pid"], m["process_key"])
-        return Lease(experiment_id, owner, m["acquired_at"], m["renewed_at"], m["expires_at"])
-
     # plumbing
 
     def _in_transaction(self) -> bool:
@@ -713,26 +570,6 @@ def _plain_value_errors() -> Iterator[None]:
         if not isinstance(error, DBAPIError) and isinstance(error.orig, ValueError | TypeError):
             raise error.orig from None
         raise
-
-
-def _lock_conflict(error: Exception) -> bool:
-    """A deadlock or serialization failure: the transaction lost a race and may simply run again."""
-    driver = error.orig if isinstance(error, DBAPIError) else None
-    if getattr(driver, "sqlstate", None) in ("40001", "40P01"):  # PostgreSQL (psycopg)
-        return True
-    code = driver.args[0] if driver is not None and driver.args else None
-    return code in (1205, 1213)  # MySQL/MariaDB: lock wait timeout, deadlock
-
-
-class _LeaseRaceError(Exception):
-    """The lease changed hands between reading it and taking it."""
-
-
-def _lease_values(owner: LeaseOwner, acquired: datetime, now: datetime, ttl: float) -> dict[str, Any]:
-    return {
-        "owner_id": owner.id, "host": owner.host, "pid": owner.pid, "process_key": owner.process_key,
-        "acquired_at": acquired, "renewed_at": now, "expires_at": now + timedelta(seconds=ttl),
-    }  # fmt: skip
 
 
 def _now() -> datetime:
