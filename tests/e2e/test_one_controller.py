@@ -68,6 +68,29 @@ def assert_ran_once(workdir: Path) -> None:
     assert len(assignments) == len(set(assignments))
 
 
+def take_over(workdir: Path) -> None:
+    """What another host's acquire_lease writes once the running controller's lease has expired."""
+    with opened_store(workdir) as store:
+        record = store.get_experiment("e2e")
+        assert record is not None
+        with store.transaction(), store._write() as conn:
+            conn.execute(
+                update(experiment_leases)
+                .where(experiment_leases.c.experiment_id == record.id)
+                .values(owner_id="f" * 32, host="elsewhere.example", pid=1, process_key=None)
+            )
+
+
+def kill_everything(controller: subprocess.Popen[str], workdir: Path) -> None:
+    """The controller and the trials it left to the (pretend) new owner."""
+    with contextlib.suppress(ProcessLookupError):
+        controller.kill()
+    for trial in trials_of(workdir, "e2e"):
+        if trial.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(trial.pid, signal.SIGKILL)
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str]:
     _, stderr = proc.communicate(timeout=timeout)
     return proc.returncode, stderr
@@ -112,16 +135,7 @@ def test_a_controller_whose_lease_is_taken_over_stops_and_leaves_the_trials(tmp_
     first = start_pykatib(path, "--workdir", str(workdir))
     try:
         wait_until(workdir, lambda trials: sum(t.phase == "Running" for t in trials) == PARALLEL)
-        with opened_store(workdir) as store:
-            record = store.get_experiment("e2e")
-            assert record is not None
-            # What another host's acquire_lease writes once the lease has expired.
-            with store.transaction(), store._write() as conn:
-                conn.execute(
-                    update(experiment_leases)
-                    .where(experiment_leases.c.experiment_id == record.id)
-                    .values(owner_id="f" * 32, host="elsewhere.example", pid=1, process_key=None)
-                )
+        take_over(workdir)
         code, stderr = finish(first, timeout=60)
         assert code == 2, stderr
         lines = [line for line in stderr.splitlines() if line.strip() and "error" in line]
@@ -130,12 +144,7 @@ def test_a_controller_whose_lease_is_taken_over_stops_and_leaves_the_trials(tmp_
         assert len(running) == PARALLEL
         assert all(t.pid is not None and group_members(t.pid) for t in running)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            first.kill()
-        for trial in trials_of(workdir, "e2e"):
-            if trial.pid is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(trial.pid, signal.SIGKILL)
+        kill_everything(first, workdir)
 
 
 def test_a_taken_over_controller_writes_nothing_more(tmp_path: Path, workdir: Path) -> None:
@@ -149,17 +158,9 @@ def test_a_taken_over_controller_writes_nothing_more(tmp_path: Path, workdir: Pa
     first = start_pykatib(path, "--workdir", str(workdir))
     try:
         wait_until(workdir, lambda trials: sum(t.phase == "Succeeded" for t in trials) >= PARALLEL)
-        with opened_store(workdir) as store:
-            record = store.get_experiment("e2e")
-            assert record is not None
-            with store.transaction(), store._write() as conn:  # what another host's acquire_lease writes
-                conn.execute(
-                    update(experiment_leases)
-                    .where(experiment_leases.c.experiment_id == record.id)
-                    .values(owner_id="f" * 32, host="elsewhere.example", pid=1, process_key=None)
-                )
-            taken = datetime.now(UTC)
-            before = {t.name: (t.phase, t.completion_time) for t in store.list_trials(record.id)}
+        take_over(workdir)
+        taken = datetime.now(UTC)
+        before = {t.name: (t.phase, t.completion_time) for t in trials_of(workdir, "e2e")}
         code, stderr = finish(first, timeout=60)
         assert code == 2, stderr
         assert "taken over" in stderr.splitlines()[-1], stderr
@@ -168,9 +169,4 @@ def test_a_taken_over_controller_writes_nothing_more(tmp_path: Path, workdir: Pa
         assert {t.name: (t.phase, t.completion_time) for t in after} == before, "trials changed after it"
         assert all(t.created_at <= taken for t in after)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            first.kill()
-        for trial in trials_of(workdir, "e2e"):
-            if trial.pid is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(trial.pid, signal.SIGKILL)
+        kill_everything(first, workdir)
