@@ -44,7 +44,7 @@ class TrialHandle(Protocol):
 
     @property
     def stopping(self) -> bool:
-        """Whether stop() was called: a non-zero exit is then the stop's doing, not the trial's."""
+        """Whether stop() was called already (the controller asks before stopping an early-stopped trial)."""
         ...
 
     @property
