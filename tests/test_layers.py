@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"spec"},  # the Experiment: models, loading, defaults, validation, the algorithm registry
     {"store", "suggest", "earlystop", "execute", "report"},  # what the controller plugs together; report_metrics
     {"control", "progress"},  # the controller; the live display
-    {"cli_run"},  # pykatib run
+    {"cli_run", "server", "client"},  # pykatib run; pykatib server; the verbs that talk to a server
     {"cli", "__init__"},  # the command; the package's public names
 ]
 

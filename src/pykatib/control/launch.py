@@ -68,9 +68,11 @@ def prepare_trial(
     labels: Mapping[str, str] | None = None,
     trial_spec: dict[str, Any] | None = None,
     reattach: bool = False,
+    source_dir: Path | None = None,
 ) -> TrialLaunch:
     """What to start for one trial; ``reattach``: its processes run already (a restarted controller follows
-    them), so nothing in its directory is set up again."""
+    them), so nothing in its directory is set up again. ``source_dir``: where relative paths in the template
+    are found (``pykatib run``'s working directory; the server's, or the directory ``pykatib apply`` ran in)."""
     template = experiment.spec.trial_template
     assert template is not None
     job = render_trial(experiment, trial_name, assignment, labels=labels, trial_spec=trial_spec)
@@ -81,7 +83,8 @@ def prepare_trial(
     trial_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = pbt_checkpoint_path(experiment)
     extra = [p for p in (metrics_path, checkpoint) if p]
-    rules = [_rules(process, trial_dir, image_map, extra) for process in processes]
+    source = source_dir or Path.cwd()
+    rules = [_rules(process, trial_dir, image_map, extra, source) for process in processes]
     primary_rules = next(r for r, p in zip(rules, processes, strict=True) if p.primary)
     if checkpoint and not reattach:
         _seed_checkpoint(Path(primary_rules.map_path(checkpoint)), trial_dir, labels or {})
@@ -101,12 +104,14 @@ def prepare_trial(
     return TrialLaunch(launches, collector, active_deadline_seconds(job), job)
 
 
-def _rules(process: ContainerProcess, trial_dir: Path, image_map: ImageMap, extra: list[str]) -> PathRules:
+def _rules(
+    process: ContainerProcess, trial_dir: Path, image_map: ImageMap, extra: list[str], source_dir: Path
+) -> PathRules:
     """``extra``: paths that are per trial even where they exist here (metrics file, PBT checkpoints)."""
     # Each replica is its own pod: its own root, so two workers never write the same file.
     base = trial_dir if process.primary else trial_dir / "replicas" / process.key
     prefixes = [*process.volume_mount_paths, *extra]
-    return PathRules(image_map.resolve(process.image), base / ROOTFS, tuple(prefixes), source_dir=Path.cwd())
+    return PathRules(image_map.resolve(process.image), base / ROOTFS, tuple(prefixes), source_dir=source_dir)
 
 
 def pbt_checkpoint_path(experiment: Experiment) -> str | None:

@@ -88,6 +88,7 @@ class ExperimentController:
         trial_spec: dict[str, Any] | None = None,
         on_change: Callable[[dict[str, Any]], None] | None = None,
         owner: LeaseOwner | None = None,
+        source_dir: Path | None = None,
     ) -> None:
         self.experiment = experiment
         self.store = store
@@ -100,6 +101,7 @@ class ExperimentController:
         self.executor: Executor = executor or LocalExecutor()
         self.stopper = early_stopper if early_stopper is not None else create_early_stopper(experiment.spec)
         self.trial_spec = trial_spec
+        self.source_dir = source_dir
         self.on_change = on_change
         self._db = StoreQueue(store)
         self._lease = LeaseKeeper(store, self._db, owner or LeaseOwner.this_process(), self._stop_run)
@@ -112,6 +114,7 @@ class ExperimentController:
         self._ended: asyncio.Queue[str] = asyncio.Queue()  # names of trials that ended ("" wakes the loop)
         self._suggester: Suggester | None = None
         self._suggestion_end = False
+        self._stop_requested = False
         self._fatal: Exception | None = None  # why the run must stop (lease lost, store gone), set by a task
         objective = experiment.spec.objective
         self._objective_metric = str(objective.objective_metric_name) if objective else ""
@@ -156,8 +159,27 @@ class ExperimentController:
             self._db.close()
             self._db.raise_error()
 
+    def request_stop(self) -> None:
+        """End the experiment at the next step, its active trials killed and its results kept (``pykatib
+        stop``). Called on the controller's event loop."""
+        self._stop_requested = True
+        self._ended.put_nowait("")
+
+    def set_budget(
+        self, *, max_trial_count: int | None, parallel_trial_count: int | None, max_failed_trial_count: int | None
+    ) -> None:
+        """Katib's editable budget, changed while the experiment runs: the next step creates trials (or ends
+        the experiment) by the new counts; running trials are left alone. Called on the controller's loop."""
+        spec = self.experiment.spec
+        spec.max_trial_count = max_trial_count
+        spec.parallel_trial_count = parallel_trial_count
+        spec.max_failed_trial_count = max_failed_trial_count
+        self._ended.put_nowait("")
+
     def _end_reason(self) -> ExperimentReason | None:
         """Katib's termination check, in its order: goal, failures, budget (and the end of the search)."""
+        if self._stop_requested:
+            return ExperimentReason.STOPPED
         tally = self._tallied()
         best = tally.best()
         return end_reason_of(
@@ -355,7 +377,7 @@ class ExperimentController:
                 launch = prepare_trial(
                     self.experiment, trial.name, trial.record.parameter_assignments, trial.directory,
                     self.image_map, labels=trial.record.labels, trial_spec=self.trial_spec,
-                    reattach=handle is not None,
+                    reattach=handle is not None, source_dir=self.source_dir,
                 )  # fmt: skip
             except (TrialLaunchError, ValueError) as exc:
                 await self._end_trial(

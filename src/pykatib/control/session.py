@@ -5,7 +5,10 @@ Shared by ``pykatib run`` and the SDK, so both refuse the same things with the s
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,8 @@ from pykatib.execute.localize import ImageMap
 from pykatib.metrics.collector import CollectorUnavailableError
 from pykatib.spec.conditions import ExperimentCondition, ExperimentReason
 from pykatib.spec.models import Experiment, ResumePolicy
-from pykatib.store import ExperimentRecord, Store
+from pykatib.spec.validation import namespace_problem
+from pykatib.store import ExperimentRecord, Store, experiment_dir
 from pykatib.suggest.base import AlgorithmNotAvailableError
 from pykatib.suggest.registry import experiment_suggester
 from pykatib.trial.job import TrialJobError
@@ -37,7 +41,9 @@ class Plan:
     record: ExperimentRecord | None
 
 
-def check_runnable(experiment: Experiment, image_map: ImageMap, trial_spec: dict[str, Any] | None) -> None:
+def check_runnable(
+    experiment: Experiment, image_map: ImageMap, trial_spec: dict[str, Any] | None, source_dir: Path | None = None
+) -> None:
     """Refuse, before any trial, an algorithm that is not built yet or a command that cannot be found."""
     spec = experiment.spec
     try:
@@ -52,7 +58,7 @@ def check_runnable(experiment: Experiment, image_map: ImageMap, trial_spec: dict
     with tempfile.TemporaryDirectory(prefix="pykatib-check-") as tmp:
         try:
             prepare_trial(experiment, f"{experiment.metadata.name}-check", sample, Path(tmp), image_map,
-                          trial_spec=trial_spec)  # fmt: skip
+                          trial_spec=trial_spec, source_dir=source_dir)  # fmt: skip
         except (TrialLaunchError, TrialJobError, TrialRenderError, CollectorUnavailableError) as exc:
             raise RunRefused(f"the trial template cannot run here: {exc}") from exc
 
@@ -119,3 +125,20 @@ def _check_only_budget_changed(old: dict[str, Any], new: dict[str, Any]) -> None
             "only spec.parallelTrialCount, spec.maxTrialCount and spec.maxFailedTrialCount are editable: "
             "the file differs from the stored experiment in other fields"
         )
+
+
+def remove_experiment_files(workdir: Path, namespace: str, name: str, trial_dirs: Sequence[Path]) -> str | None:
+    """Remove a deleted experiment's files: each trial's directory (also in an older layout, never outside
+    the work directory) and the experiment's own folder. A warning when its namespace is no safe path."""
+    root = workdir.resolve()
+    for trial_dir in trial_dirs:
+        if trial_dir.resolve().is_relative_to(root):
+            shutil.rmtree(trial_dir, ignore_errors=True)
+    if namespace_problem(namespace) is not None:  # a record from before namespaces were checked
+        return f"namespace {namespace!r} is not a DNS-1123 label: no files removed"
+    # Only this experiment's folder: another namespace's experiment of the same name keeps its files.
+    directory = experiment_dir(workdir, namespace, name)
+    shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        directory.parent.rmdir()  # the namespace's folder, once its last experiment is gone
+    return None

@@ -70,6 +70,7 @@ class ExperimentReason(StrEnum):
     MAX_TRIALS_REACHED = "ExperimentMaxTrialsReached"
     SUGGESTION_END_REACHED = "ExperimentSuggestionEndReached"
     FAILED = "ExperimentFailed"
+    STOPPED = "ExperimentStopped"  # pykatib's own: `pykatib stop` (Katib has no way to end an experiment early)
 
 
 END_MESSAGES = {
@@ -77,4 +78,5 @@ END_MESSAGES = {
     ExperimentReason.MAX_TRIALS_REACHED: "Experiment has succeeded because max trial count has reached",
     ExperimentReason.SUGGESTION_END_REACHED: "Experiment has succeeded because suggestion service has reached the end",
     ExperimentReason.FAILED: "Experiment has failed because max failed count has reached",
+    ExperimentReason.STOPPED: "Experiment has succeeded because it was stopped by the user",
 }

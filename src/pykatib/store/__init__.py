@@ -9,6 +9,7 @@ from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
     ExperimentOwnedError,
+    KubeObjectExistsError,
     SchemaVersionError,
     StoreError,
     TrialExistsError,
@@ -17,6 +18,7 @@ from pykatib.store.errors import (
 from pykatib.store.lease import LEASE_SECONDS, RENEW_SECONDS, Lease, LeaseOwner
 from pykatib.store.records import (
     ExperimentRecord,
+    KubeObjectRecord,
     MetricStats,
     NewTrial,
     ObservationRow,
@@ -42,6 +44,8 @@ __all__ = [
     "ExperimentNotFoundError",
     "ExperimentOwnedError",
     "ExperimentRecord",
+    "KubeObjectExistsError",
+    "KubeObjectRecord",
     "Lease",
     "LeaseOwner",
     "MetricStats",

@@ -334,7 +334,16 @@ def check_file_identity(path: Path, opened: tuple[int, int] | None) -> None:
     )
 
 
-_NEW_TRIAL_COLUMNS = ("experiment_id", "name", "parameter_assignments", "labels", "phase", "work_dir", "created_at")
+_NEW_TRIAL_COLUMNS = (
+    "experiment_id",
+    "name",
+    "parameter_assignments",
+    "labels",
+    "phase",
+    "work_dir",
+    "created_at",
+    "updated_at",
+)
 
 
 class Statements:

@@ -124,7 +124,7 @@ class LeaseCalls:
         if row is None:
             return None
         m = row._mapping
-        owner = LeaseOwner(m["owner_id"], m["host"], m["pid"], m["process_key"])
+        owner = LeaseOwner(m["owner_id"], m["host"], m["pid"], m["process_key"], m["holder"])
         return Lease(experiment_id, owner, m["acquired_at"], m["renewed_at"], m["expires_at"])
 
 
@@ -144,6 +144,7 @@ class _LeaseRaceError(Exception):
 def _lease_values(owner: LeaseOwner, acquired: datetime, now: datetime, ttl: float) -> dict[str, Any]:
     return {
         "owner_id": owner.id, "host": owner.host, "pid": owner.pid, "process_key": owner.process_key,
+        "holder": owner.holder,
         "acquired_at": acquired, "renewed_at": now, "expires_at": now + timedelta(seconds=ttl),
     }  # fmt: skip
 

@@ -39,3 +39,7 @@ class StoreUnavailableError(StoreError):
 class StoreFileChangedError(StoreUnavailableError):
     """The SQLite file a running Store opened was deleted or replaced by another file (``Store.check_file``):
     what is written from then on would not reach the file at that path."""
+
+
+class KubeObjectExistsError(StoreError):
+    """An object of that kind, namespace and name is already stored."""

@@ -34,15 +34,18 @@ class LeaseOwner:
     host: str
     pid: int
     process_key: str | None
+    # What the owning process is, for the user told it holds the experiment ("pykatib server at URL").
+    holder: str | None = None
 
     @classmethod
-    def this_process(cls) -> LeaseOwner:
+    def this_process(cls, holder: str | None = None) -> LeaseOwner:
         """A new owner id for a controller in this process."""
         pid = os.getpid()
-        return cls(uuid.uuid4().hex, _hostname(), pid, process_key(pid))
+        return cls(uuid.uuid4().hex, _hostname(), pid, process_key(pid), holder)
 
     def describe(self) -> str:
-        return f"pid {self.pid} on host {self.host}"
+        where = f"pid {self.pid} on host {self.host}"
+        return f"{self.holder}, {where}" if self.holder else where
 
 
 @dataclass(frozen=True, slots=True)

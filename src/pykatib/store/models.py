@@ -172,6 +172,7 @@ trials = Table(
     Column("pid", Integer, nullable=True),
     Column("work_dir", Text, nullable=True),
     Column("objective_value", Double, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
     CheckConstraint(f"phase IN ({PHASES_SQL})", name="phase"),
     **MYSQL_TABLE_ARGS,
 )
@@ -210,5 +211,23 @@ experiment_leases = Table(
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("renewed_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    Column("holder", String(255), nullable=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+# Kubernetes objects the server keeps beside the experiments: namespaces and ConfigMaps applied to it (a
+# trial template may come from a ConfigMap, as in Katib), and the v1alpha3 form an experiment was created
+# in. ``namespace`` is "" for cluster-scoped kinds; ``body`` is the whole object as served.
+kube_objects = Table(
+    "kube_objects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(63), nullable=False),
+    Column("namespace", String(NAME_LENGTH), nullable=False),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("body", JSONText, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "namespace", "name"),
     **MYSQL_TABLE_ARGS,
 )

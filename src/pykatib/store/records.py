@@ -12,7 +12,9 @@ from typing import Any
 
 from pykatib.spec.conditions import TrialPhase
 
-__all__ = ["ExperimentRecord", "MetricStats", "NewTrial", "ObservationRow", "TrialPhase", "TrialRecord"]
+__all__ = [
+    "ExperimentRecord", "KubeObjectRecord", "MetricStats", "NewTrial", "ObservationRow", "TrialPhase", "TrialRecord",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,8 @@ class TrialRecord:
     pid: int | None
     work_dir: str | None
     objective_value: float | None
+    # When the row last changed (None for rows written before migration 0003): the server's resourceVersion.
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +84,17 @@ class MetricStats:
     max: float
     latest: float
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class KubeObjectRecord:
+    """A Kubernetes object the server keeps whole (a namespace, a ConfigMap): ``namespace`` "" when
+    cluster-scoped."""
+
+    id: int
+    kind: str
+    namespace: str
+    name: str
+    body: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime

@@ -52,6 +52,7 @@ from pykatib.store._lease_calls import LeaseCalls
 from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
+    KubeObjectExistsError,
     TrialExistsError,
     TrialNotFoundError,
 )
@@ -59,11 +60,13 @@ from pykatib.store.models import (
     METRIC_NAME_LENGTH,
     algorithm_state,
     experiments,
+    kube_objects,
     observation_logs,
 )
 from pykatib.store.models import trials as trials_table  # `trials` is create_trials' parameter name
 from pykatib.store.records import (
     ExperimentRecord,
+    KubeObjectRecord,
     MetricStats,
     NewTrial,
     ObservationRow,
@@ -321,6 +324,7 @@ class Store(LeaseCalls):
                 "phase_": TrialPhase(trial.phase).value,
                 "work_dir_": trial.work_dir,
                 "created_at_": now,
+                "updated_at_": now,
             }
             for trial in trials
         ]
@@ -355,6 +359,7 @@ class Store(LeaseCalls):
                 pid=None,
                 work_dir=row["work_dir_"],
                 objective_value=None,
+                updated_at=now,
             )
             for row in rows
         ]
@@ -376,6 +381,7 @@ class Store(LeaseCalls):
         if objective is not None and not math.isfinite(objective):
             # SQLite would store NaN as NULL and MySQL refuses it: reject it the same way everywhere.
             raise ValueError(f"objective_value must be finite, got {objective!r}")
+        values["updated_at"] = _now()
         names = tuple(sorted(values))
         params = {f"{name}_": values[name] for name in names}
         params["id_"] = trial_id
@@ -467,11 +473,13 @@ class Store(LeaseCalls):
         with self._read() as conn:
             return [ObservationRow(*row) for row in conn.execute(stmt)]
 
-    def metric_summaries(self, experiment_id: int) -> dict[int, dict[str, MetricStats]]:
+    def metric_summaries(
+        self, experiment_id: int, trial_ids: Sequence[int] | None = None
+    ) -> dict[int, dict[str, MetricStats]]:
         """Per trial id, per metric name: min, max, latest and count, computed by the database.
 
         ``latest`` follows Katib: the value with the greatest time, and of equal times the row stored last.
-        Trials without observations are absent.
+        Trials without observations are absent. ``trial_ids``: only these trials (a page of the server's list).
         """
         obs = observation_logs
         later = observation_logs.alias("later")
@@ -496,6 +504,10 @@ class Store(LeaseCalls):
             .where(trials_table.c.experiment_id == experiment_id)
             .group_by(obs.c.trial_id, obs.c.metric_name)
         )
+        if trial_ids is not None:
+            if not trial_ids:
+                return {}
+            stmt = stmt.where(obs.c.trial_id.in_(list(trial_ids)))
         summaries: dict[int, dict[str, MetricStats]] = {}
         with self._read() as conn:
             for trial_id, metric_name, low, high, last, count in conn.execute(stmt):
@@ -528,6 +540,53 @@ class Store(LeaseCalls):
             return conn.scalar(select(algorithm_state.c.state).where(algorithm_state.c.experiment_id == experiment_id))
 
     # plumbing
+
+    # Kubernetes objects kept whole (the server's namespaces, ConfigMaps, v1alpha3 forms)
+
+    def create_object(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> KubeObjectRecord:
+        """Store a new object; KubeObjectExistsError when ``kind namespace/name`` exists."""
+        now = _now()
+        try:
+            with self._write() as conn:
+                result = conn.execute(
+                    insert(kube_objects).values(
+                        kind=kind, namespace=namespace, name=name, body=body, created_at=now, updated_at=now
+                    )
+                )
+        except IntegrityError as error:
+            if self._in_transaction():
+                raise
+            raise KubeObjectExistsError(f"{kind} {namespace}/{name} already exists") from error
+        key = result.inserted_primary_key
+        assert key is not None
+        return KubeObjectRecord(key[0], kind, namespace, name, _json_copy(body), now, now)
+
+    def replace_object(self, record_id: int, body: dict[str, Any]) -> None:
+        """Replace an object's body; its updated_at moves."""
+        with self._write() as conn:
+            conn.execute(
+                kube_objects.update().where(kube_objects.c.id == record_id).values(body=body, updated_at=_now())
+            )
+
+    def get_object(self, kind: str, namespace: str, name: str) -> KubeObjectRecord | None:
+        c = kube_objects.c
+        with self._read() as conn:
+            row = conn.execute(
+                select(kube_objects).where(c.kind == kind, c.namespace == namespace, c.name == name)
+            ).first()
+        return None if row is None else KubeObjectRecord(**row._mapping)
+
+    def list_objects(self, kind: str, namespace: str | None = None) -> list[KubeObjectRecord]:
+        """Objects of a kind (in one namespace if given), in creation order."""
+        stmt = select(kube_objects).where(kube_objects.c.kind == kind).order_by(kube_objects.c.id)
+        if namespace is not None:
+            stmt = stmt.where(kube_objects.c.namespace == namespace)
+        with self._read() as conn:
+            return [KubeObjectRecord(**row._mapping) for row in conn.execute(stmt)]
+
+    def delete_object(self, record_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(delete(kube_objects).where(kube_objects.c.id == record_id))
 
     def _in_transaction(self) -> bool:
         return getattr(self._local, "conn", None) is not None

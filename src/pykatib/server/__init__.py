@@ -1,0 +1,1 @@
+"""`pykatib server`: the Kubernetes-style API for Katib's kinds, and the controllers it runs."""

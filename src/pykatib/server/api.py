@@ -1,0 +1,481 @@
+"""The Kubernetes-style HTTP API: discovery, OpenAPI, and get/list/watch/create/update/patch/delete for every
+kind in ``resources``, with what every kind shares: selectors, ``limit``/``continue`` paging, ``Table``
+responses (how ``kubectl get`` prints Katib's columns), patches, watch streams and ``Status`` errors.
+
+Handlers that touch the store are plain functions (FastAPI runs them in its thread pool); watches and log
+streams are async generators that poll. Authentication and the body limit are ASGI middleware (``guard``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pykatib.server.kube import discovery, openapi
+from pykatib.server.kube.errors import KubeError, bad_request, method_not_allowed, unsupported_media_type
+from pykatib.server.kube.kinds import KindInfo, find_kind
+from pykatib.server.kube.patch import apply_patch
+from pykatib.server.kube.selectors import FieldSelector, LabelSelector
+from pykatib.server.kube.table import parse_include_object, table, wants_table
+from pykatib.server.objects import EXPERIMENT_LABEL, TRIAL_LABEL
+from pykatib.server.resources import Kind, ListQuery, Resources, store_error
+from pykatib.spec import safe_yaml
+
+WATCH_POLL_SECONDS = 0.25
+WATCH_DEFAULT_SECONDS = 1800
+LOG_POLL_SECONDS = 0.2
+# A change committed just after a list may carry a time a little before the list's resourceVersion: a
+# watch from that version also sends what changed this long before it (an extra event is harmless).
+WATCH_SLACK_MICROS = 2_000_000
+
+
+def create_app(resources: Resources, *, closing: asyncio.Event | None = None) -> FastAPI:
+    app = FastAPI(title="pykatib", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.resources = resources
+    stopping = closing or asyncio.Event()
+
+    @app.exception_handler(KubeError)
+    async def _kube_error(request: Request, exc: KubeError) -> JSONResponse:
+        return JSONResponse(exc.status(), status_code=exc.code)
+
+    @app.exception_handler(DBAPIError)
+    async def _store_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        error = store_error(exc)
+        return JSONResponse(error.status(), status_code=error.code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown paths (/openapi/v2 among them: kubectl then uses v3) and methods, as Status objects.
+        reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
+        message = "the server could not find the requested resource" if exc.status_code == 404 else str(exc.detail)
+        error = KubeError(exc.status_code, reason, message)
+        return JSONResponse(error.status(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        error = bad_request(errors or "bad request")
+        return JSONResponse(error.status(), status_code=400)
+
+    # --- discovery ------------------------------------------------------------------------------------
+
+    @app.get("/healthz", response_class=PlainTextResponse)
+    def healthz() -> str:
+        return "ok"
+
+    @app.get("/version")
+    def version() -> dict[str, Any]:
+        return discovery.version_info()
+
+    @app.get("/api")
+    def api() -> dict[str, Any]:
+        return discovery.api_versions()
+
+    @app.get("/apis")
+    def apis() -> dict[str, Any]:
+        return discovery.api_group_list()
+
+    @app.get("/api/v1")
+    def core_resources() -> dict[str, Any]:
+        found = discovery.api_resource_list("v1")
+        assert found is not None
+        return found
+
+    @app.get("/apis/{group}")
+    def group(group: str) -> dict[str, Any]:
+        found = discovery.api_group(group)
+        if found is None:
+            raise KubeError(404, "NotFound", f"the server could not find the requested resource (group {group})")
+        return found
+
+    @app.get("/apis/{group}/{version}")
+    def group_resources(group: str, version: str) -> dict[str, Any]:
+        found = discovery.api_resource_list(f"{group}/{version}")
+        if found is None:
+            raise KubeError(404, "NotFound", f"the server could not find the requested resource ({group}/{version})")
+        return found
+
+    @app.get("/openapi/v3")
+    def openapi_index() -> dict[str, Any]:
+        return openapi.openapi_v3_index()
+
+    @app.get("/openapi/v3/{path:path}")
+    def openapi_document(path: str) -> dict[str, Any]:
+        group_version = path.removeprefix("apis/").removeprefix("api/")
+        found = openapi.openapi_v3_document(group_version)
+        if found is None:
+            raise KubeError(404, "NotFound", f"no OpenAPI document for {path}")
+        return found
+
+    # --- objects --------------------------------------------------------------------------------------
+
+    def resolve(group_version: str, plural: str) -> tuple[KindInfo, Kind]:
+        group_, _, version_ = group_version.rpartition("/")
+        info = find_kind(group_, version_, plural)
+        kind = resources.kinds.get((group_version, plural))
+        if info is None or kind is None:
+            raise KubeError(404, "NotFound", f"the server could not find the requested resource ({plural})")
+        return info, kind
+
+    async def collection(request: Request, group_version: str, plural: str, namespace: str | None) -> Response:
+        info, kind = resolve(group_version, plural)
+        if request.method == "POST":
+            if kind.create is None:
+                raise method_not_allowed(f"{plural} are created by pykatib's controller, not through the API")
+            body = await _body(request)
+            created = await asyncio.to_thread(kind.create, _scope(info, namespace), body)
+            return JSONResponse(created, status_code=201)
+        params = request.query_params
+        if params.get("watch") in ("true", "1"):
+            return _watch(request, info, kind, namespace, stopping)
+        return await asyncio.to_thread(_list, request, info, kind, namespace)
+
+    async def item(request: Request, group_version: str, plural: str, namespace: str | None, name: str) -> Response:
+        info, kind = resolve(group_version, plural)
+        scope = _scope(info, namespace)
+        if request.method == "GET":
+            obj = await asyncio.to_thread(kind.get, scope, name)
+            if _wants_table(request):  # `kubectl get KIND NAME` prints the kind's columns too
+                include = _include(request)
+                return JSONResponse(table(info, [obj], include_object=include, resource_version=str(_rv(obj))))
+            return JSONResponse(obj)
+        if request.method == "DELETE":
+            if kind.delete is None:
+                raise method_not_allowed(f"{plural} are deleted with their experiment")
+            return JSONResponse(await asyncio.to_thread(kind.delete, scope, name))
+        if kind.replace is None:
+            raise method_not_allowed(f"{plural} are written by pykatib's controller, not through the API")
+        replace = kind.replace
+        if request.method == "PUT":
+            body = await _body(request)
+            return JSONResponse(await asyncio.to_thread(replace, scope, name, body))
+        # PATCH
+        content_type = request.headers.get("content-type", "")
+        raw = await request.body()
+
+        def patch() -> tuple[dict[str, Any], int]:
+            try:
+                current = kind.get(scope, name)
+            except KubeError as exc:
+                if exc.code == 404 and content_type.startswith("application/apply-patch") and kind.create:
+                    return kind.create(scope, _yaml_body(raw)), 201  # server-side apply creates
+                raise
+            patched = apply_patch(current, content_type, raw, strategic_ok=info.group == "")
+            return replace(scope, name, patched), 200
+
+        updated, code = await asyncio.to_thread(patch)
+        return JSONResponse(updated, status_code=code)
+
+    async def status_item(
+        request: Request, group_version: str, plural: str, namespace: str | None, name: str
+    ) -> Response:
+        info, kind = resolve(group_version, plural)
+        if request.method != "GET":
+            raise method_not_allowed(f"the status of {plural} is written by pykatib's controller")
+        return JSONResponse(await asyncio.to_thread(kind.get, _scope(info, namespace), name))
+
+    methods = ["GET", "POST"]
+    item_methods = ["GET", "PUT", "PATCH", "DELETE"]
+
+    @app.api_route("/apis/{group}/{version}/namespaces/{namespace}/{plural}", methods=methods)
+    async def namespaced_collection(
+        request: Request, group: str, version: str, namespace: str, plural: str
+    ) -> Response:
+        return await collection(request, f"{group}/{version}", plural, namespace)
+
+    @app.api_route("/apis/{group}/{version}/{plural}", methods=["GET"])
+    async def all_namespaces(request: Request, group: str, version: str, plural: str) -> Response:
+        return await collection(request, f"{group}/{version}", plural, None)
+
+    @app.api_route("/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}", methods=item_methods)
+    async def namespaced_item(
+        request: Request, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> Response:
+        return await item(request, f"{group}/{version}", plural, namespace, name)
+
+    @app.api_route("/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/status", methods=item_methods)
+    async def namespaced_status(
+        request: Request, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> Response:
+        return await status_item(request, f"{group}/{version}", plural, namespace, name)
+
+    @app.api_route("/api/v1/namespaces/{namespace}/pods/{name}/log", methods=["GET"])
+    async def pod_log(request: Request, namespace: str, name: str) -> Response:
+        return await _pod_log(request, resources, namespace, name, stopping)
+
+    @app.api_route("/api/v1/namespaces/{namespace}/{plural}", methods=methods)
+    async def core_collection(request: Request, namespace: str, plural: str) -> Response:
+        return await collection(request, "v1", plural, namespace)
+
+    @app.api_route("/api/v1/namespaces/{namespace}/{plural}/{name}", methods=item_methods)
+    async def core_item(request: Request, namespace: str, plural: str, name: str) -> Response:
+        return await item(request, "v1", plural, namespace, name)
+
+    @app.api_route("/api/v1/namespaces/{name}", methods=item_methods)
+    async def namespace_item(request: Request, name: str) -> Response:
+        return await item(request, "v1", "namespaces", None, name)
+
+    @app.api_route("/api/v1/{plural}", methods=methods)
+    async def core_all(request: Request, plural: str) -> Response:
+        return await collection(request, "v1", plural, None)
+
+    return app
+
+
+def _scope(info: KindInfo, namespace: str | None) -> str | None:
+    return namespace if info.namespaced else None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if content_type in ("application/yaml", "application/apply-patch+yaml"):
+        return _yaml_body(raw)
+    if content_type not in ("application/json", ""):
+        raise unsupported_media_type(content_type)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"the request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    return body
+
+
+def _yaml_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = safe_yaml.load(raw.decode())
+    except Exception as exc:  # syntax errors and the alias/size bounds alike
+        raise bad_request(f"the request body is not valid YAML: {exc}") from exc
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be an object")
+    return body
+
+
+def _wants_table(request: Request) -> bool:
+    return wants_table(request.headers.get("accept"))
+
+
+def _include(request: Request) -> str:
+    return parse_include_object(request.query_params.get("includeObject"))
+
+
+def _query(request: Request) -> tuple[LabelSelector, FieldSelector, ListQuery]:
+    params = request.query_params
+    labels = LabelSelector.parse(params.get("labelSelector", ""))
+    fields = FieldSelector.parse(params.get("fieldSelector", ""))
+    name = fields.equals("metadata.name")
+    experiment = _pinned(params.get("labelSelector", ""), EXPERIMENT_LABEL)
+    trial = _pinned(params.get("labelSelector", ""), TRIAL_LABEL)
+    return labels, fields, ListQuery(name=name, experiment=experiment, trial=trial, full=not _wants_table(request))
+
+
+def _pinned(selector: str, key: str) -> str | None:
+    """The value a label selector requires for ``key`` with = or ==, when it does."""
+    for part in selector.split(","):
+        left, sep, right = part.partition("==") if "==" in part else part.partition("=")
+        if sep and not left.endswith("!") and left.strip() == key:
+            return right.strip()
+    return None
+
+
+def _selected(request: Request, kind: Kind, namespace: str | None) -> tuple[list[dict[str, Any]], ListQuery]:
+    labels, fields, query = _query(request)
+    objects = kind.listing(namespace, query)
+    chosen = [o for o in objects if labels.matches((o.get("metadata") or {}).get("labels") or {}) and fields.matches(o)]
+    return chosen, query
+
+
+def _list(request: Request, info: KindInfo, kind: Kind, namespace: str | None) -> Response:
+    params = request.query_params
+    objects, _ = _selected(request, kind, namespace)
+    offset = _offset(params.get("continue", ""))
+    limit = _int(params.get("limit"), "limit")
+    page = objects[offset : offset + limit] if limit else objects[offset:]
+    next_offset = offset + len(page)
+    remaining = len(objects) - next_offset
+    token = _token(next_offset) if limit and remaining > 0 else ""
+    version = _list_version()
+    if _wants_table(request):
+        include = _include(request)
+        if include == "Object" and kind.complete is not None:
+            page = kind.complete(page)
+        body = table(info, page, include_object=include, resource_version=version, continue_token=token,
+                     remaining=remaining if token else None)  # fmt: skip
+        return JSONResponse(body)
+    if kind.complete is not None:
+        page = kind.complete(page)
+    metadata: dict[str, Any] = {"resourceVersion": version}
+    if token:
+        metadata["continue"] = token
+        metadata["remainingItemCount"] = remaining
+    return JSONResponse({"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": metadata,
+                         "items": page})  # fmt: skip
+
+
+def _list_version() -> str:
+    """The list's resourceVersion: now, in the objects' clock (microseconds), so a watch from it sends
+    whatever changes after the list."""
+    return str(int(datetime.now(UTC).timestamp() * 1_000_000))
+
+
+def _int(value: str | None, name: str) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise bad_request(f"{name} must be an integer, got {value!r}") from exc
+    if number < 0:
+        raise bad_request(f"{name} must not be negative")
+    return number
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _offset(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise KubeError(410, "Expired", "the continue token is not valid: list again from the start") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise KubeError(410, "Expired", "the continue token is not valid: list again from the start")
+    return offset
+
+
+# --- watch ------------------------------------------------------------------------------------------
+
+
+def _rv(obj: dict[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _watch(request: Request, info: KindInfo, kind: Kind, namespace: str | None, stopping: asyncio.Event) -> Response:
+    """A stream of ``{"type": ADDED|MODIFIED|DELETED, "object": ...}`` lines, found by polling the store:
+    from resourceVersion "" or "0" every object is first sent as ADDED, as Kubernetes does."""
+    params = request.query_params
+    since = params.get("resourceVersion", "")
+    timeout = _int(params.get("timeoutSeconds"), "timeoutSeconds") or WATCH_DEFAULT_SECONDS
+    as_table = _wants_table(request)
+    include = _include(request)
+    # Checked before the stream starts, so a bad selector is a 400 and not a broken stream.
+    _query(request)
+
+    def render(event: str, obj: dict[str, Any]) -> bytes:
+        shown = obj
+        if as_table:
+            shown = table(info, [obj], include_object=include, resource_version=str(_rv(obj)))
+        return (json.dumps({"type": event, "object": shown}) + "\n").encode()
+
+    def snapshot() -> dict[str, dict[str, Any]]:
+        objects, _ = _selected(request, kind, namespace)
+        if kind.complete is not None and not as_table:
+            objects = kind.complete(objects)
+        return {_key(o): o for o in objects}
+
+    async def events() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen = await asyncio.to_thread(snapshot)
+        start = int(since) - WATCH_SLACK_MICROS if since.isdigit() and since != "0" else None
+        for obj in seen.values():
+            if start is None:
+                yield render("ADDED", obj)
+            elif _rv(obj) > start:
+                yield render("MODIFIED", obj)
+        while loop.time() < deadline and not stopping.is_set():
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(WATCH_POLL_SECONDS)
+            current = await asyncio.to_thread(snapshot)
+            for key, obj in current.items():
+                old = seen.get(key)
+                if old is None:
+                    yield render("ADDED", obj)
+                elif _rv(old) != _rv(obj) or old != obj:
+                    yield render("MODIFIED", obj)
+            for key, obj in seen.items():
+                if key not in current:
+                    yield render("DELETED", obj)
+            seen = current
+
+    return StreamingResponse(events(), media_type="application/json")
+
+
+def _key(obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    return f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+
+
+# --- logs -------------------------------------------------------------------------------------------
+
+
+async def _pod_log(request: Request, resources: Resources, namespace: str, name: str,
+                   stopping: asyncio.Event) -> Response:  # fmt: skip
+    """The replica's log, read only from inside its trial's directory; ``follow`` streams it until the trial
+    ends; ``tailLines`` starts from the last lines."""
+    params = request.query_params
+    path, running = await asyncio.to_thread(resources.pod_log, namespace, name)
+    follow = params.get("follow") in ("true", "1")
+    tail = _int(params.get("tailLines"), "tailLines") if params.get("tailLines") else None
+
+    async def stream() -> AsyncIterator[bytes]:
+        position = 0
+        if path is not None and path.exists():
+            data = await asyncio.to_thread(path.read_bytes)
+            if tail is not None:
+                lines = data.splitlines(keepends=True)
+                yield b"".join(lines[-tail:] if tail else [])
+            else:
+                yield data
+            position = len(data)
+        if not follow:
+            return
+        still: Callable[[], tuple[Any, bool]] = lambda: resources.pod_log(namespace, name)  # noqa: E731
+        alive = running
+        while alive and not stopping.is_set():
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(LOG_POLL_SECONDS)
+            try:
+                current, alive = await asyncio.to_thread(still)
+            except KubeError:
+                return  # deleted meanwhile
+            if current is not None and current.exists():
+                chunk = await asyncio.to_thread(_read_from, current, position)
+                if chunk:
+                    position += len(chunk)
+                    yield chunk
+        if path is not None and path.exists():
+            chunk = await asyncio.to_thread(_read_from, path, position)
+            if chunk:
+                yield chunk
+
+    return StreamingResponse(stream(), media_type="text/plain")
+
+
+def _read_from(path: Any, position: int) -> bytes:
+    with open(path, "rb") as stream:
+        stream.seek(position)
+        return stream.read()
+
+
+__all__ = ["create_app"]

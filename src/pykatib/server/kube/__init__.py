@@ -1,0 +1,1 @@
+"""The Kubernetes API's protocol pieces: discovery, OpenAPI, errors, tables, selectors, patches."""

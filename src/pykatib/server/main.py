@@ -1,0 +1,196 @@
+"""``pykatib server``: open the store, start the controllers, serve the API on uvicorn until stopped.
+
+Security: it binds 127.0.0.1 unless told otherwise, and refuses any other address without a token; with a
+token every request but ``/healthz`` needs ``Authorization: Bearer <token>`` (compared in constant time).
+Request bodies over MAX_BODY_BYTES get 413. While it listens, ``<home>/server.json`` (mode 0600: it holds
+the token) tells pykatib's own verbs and ``pykatib kubeconfig`` where it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from pykatib.execute.localize import ImageMap, default_image_map
+from pykatib.server.api import create_app
+from pykatib.server.kube.errors import too_large, unauthorized
+from pykatib.server.resources import Resources, stored_config_maps
+from pykatib.server.supervisor import Supervisor
+from pykatib.spec.limits import MAX_FILE_BYTES
+from pykatib.store import LeaseOwner, open_store
+
+log = logging.getLogger("pykatib.server")
+DEFAULT_PORT = 8090
+MAX_BODY_BYTES = MAX_FILE_BYTES  # an experiment body may be as large as an experiment file, no larger
+SERVER_FILE = "server.json"
+
+
+class ServerRefused(Exception):
+    """The server cannot start as asked; the message says why."""
+
+
+def default_home() -> Path:
+    """Where a server keeps its state and ``server.json`` unless told: ``$PYKATIB_HOME`` or ``~/.pykatib``."""
+    return Path(os.environ.get("PYKATIB_HOME") or Path.home() / ".pykatib")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    db_url: str | None = None
+    workdir: Path | None = None  # default: the home directory
+    token: str | None = None
+    home: Path | None = None
+    images: Sequence[str] = ()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Guard:
+    """ASGI middleware: the bearer token and the body limit, before any handler runs."""
+
+    def __init__(self, app: Any, token: str | None, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if self.token is not None and scope.get("path") != "/healthz":
+            sent = headers.get(b"authorization", b"")
+            scheme, _, given = sent.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
+                await _status(send, unauthorized().status(), 401)
+                return
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await _status(send, too_large(self.limit).status(), 413)
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            if message.get("type") == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _status(send, too_large(self.limit).status(), 413)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _status(send: Any, body: dict[str, Any], code: int) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": code, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+def serve(options: ServerOptions) -> int:
+    """Run the server until SIGINT/SIGTERM; ServerRefused for what the user must change."""
+    if not is_loopback(options.host) and not options.token:
+        raise ServerRefused(
+            f"refusing to listen on {options.host} without a token: anyone who reaches it could run commands as "
+            "you. Pass --token (or PYKATIB_TOKEN), or listen on 127.0.0.1"
+        )
+    home = (options.home or default_home()).expanduser()
+    workdir = (options.workdir or home).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    if options.workdir is None or options.db_url is None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    image_map = default_image_map()
+    image_map.update(ImageMap.parse_options(options.images))
+    sock = _bind(options.host, options.port)
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{port}"
+    store = open_store(options.db_url, workdir)
+    owner = LeaseOwner.this_process(holder=f"pykatib server at {url}")
+    supervisor = Supervisor(
+        store, workdir=workdir, image_map=image_map, owner=owner, config_maps=lambda: stored_config_maps(store)
+    )
+    resources = Resources(store, supervisor, workdir=workdir, image_map=image_map)
+    closing = asyncio.Event()
+    app = Guard(create_app(resources, closing=closing), options.token)
+    config = uvicorn.Config(
+        app, log_level="warning", timeout_graceful_shutdown=3, access_log=False, lifespan="off", ws="none"
+    )
+    server = uvicorn.Server(config)
+    server_file = home / SERVER_FILE
+    try:
+        supervisor.start()
+        _write_server_file(server_file, {
+            "url": url, "token": options.token, "pid": os.getpid(), "workdir": str(workdir.resolve()),
+            "db": store.shown_url, "ui": f"{url}/",
+        })  # fmt: skip
+        log.warning("pykatib server listening on %s (store %s, workdir %s)", url, store.shown_url, workdir)
+        asyncio.run(_serve(server, sock, closing))
+    finally:
+        with contextlib.suppress(OSError):
+            if json.loads(server_file.read_text()).get("pid") == os.getpid():
+                server_file.unlink()
+        supervisor.close()
+        store.close()
+    return 0
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket, closing: asyncio.Event) -> None:
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not task.done():
+        await asyncio.sleep(0.1)
+        if server.should_exit:
+            closing.set()  # ends watches and log streams, so the shutdown does not wait for them
+    await task
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerRefused(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(128)
+    sock.set_inheritable(False)
+    return sock
+
+
+def _write_server_file(path: Path, content: dict[str, Any]) -> None:
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        json.dump(content, stream)
+    os.replace(temporary, path)

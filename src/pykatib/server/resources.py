@@ -1,0 +1,565 @@
+"""Each kind the server serves, read from and written to the store: Katib's Experiment, Trial and Suggestion,
+and the core Pod, ConfigMap, Namespace and Event.
+
+The API layer (``api``) does what is common to every kind (selectors, paging, tables, patches, watch); a
+kind here lists, gets, creates, replaces and deletes its objects, and applies Katib's rules: an experiment
+is validated as ``pykatib validate`` does (422 with each error's field path), only its budget may change
+once created, deleting it stops its trials first, and trials, suggestions and pods are read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pykatib.control.session import EDITABLE, RunRefused, check_runnable, remove_experiment_files
+from pykatib.control.status import condition
+from pykatib.execute.localize import ImageMap
+from pykatib.server.kube.errors import (
+    KubeError,
+    already_exists,
+    bad_request,
+    conflict,
+    invalid,
+    method_not_allowed,
+    not_found,
+)
+from pykatib.server.objects import (
+    EXPERIMENT_LABEL,
+    GROUP,
+    SOURCE_DIR_ANNOTATION,
+    STOP_ANNOTATION,
+    V1ALPHA3,
+    ExperimentParser,
+    PodRef,
+    experiment_object,
+    pod_object,
+    resource_version,
+    suggestion_object,
+    trial_object,
+    trial_pods,
+)
+from pykatib.server.supervisor import Budget, Supervisor
+from pykatib.spec.conditions import ExperimentCondition, ExperimentReason
+from pykatib.spec.loader import ConfigMaps, load_document
+from pykatib.spec.models import ResumePolicy
+from pykatib.spec.validation import name_problem, namespace_problem
+from pykatib.store import (
+    ExperimentExistsError,
+    ExperimentOwnedError,
+    ExperimentRecord,
+    KubeObjectExistsError,
+    Store,
+    TrialRecord,
+    error_line,
+)
+
+ALPHA3_KIND = "experiments.v1alpha3"  # kube_objects' kind for the v1alpha3 form an experiment came in
+DEFAULT_NAMESPACES = ("default",)
+
+
+@dataclass
+class ListQuery:
+    """What the API layer knows before listing: a name or experiment the selectors pin down, and whether
+    whole objects are needed (a Table needs only metadata and the printer columns)."""
+
+    name: str | None = None
+    experiment: str | None = None
+    trial: str | None = None
+    full: bool = True
+
+
+@dataclass
+class Kind:
+    """A kind's operations; each raises KubeError for what the client did wrong."""
+
+    listing: Callable[[str | None, ListQuery], list[dict[str, Any]]]
+    get: Callable[[str | None, str], dict[str, Any]]
+    create: Callable[[str | None, dict[str, Any]], dict[str, Any]] | None = None
+    replace: Callable[[str | None, str, dict[str, Any]], dict[str, Any]] | None = None
+    delete: Callable[[str | None, str], dict[str, Any]] | None = None
+    # Fills in what list() left out for a Table (trial metrics and run specs), for the page only.
+    complete: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Resources:
+    """The server's kinds over one store; ``kinds[(group_version, plural)]``."""
+
+    def __init__(self, store: Store, supervisor: Supervisor, *, workdir: Path, image_map: ImageMap) -> None:
+        self.store = store
+        self.supervisor = supervisor
+        self.workdir = workdir
+        self.image_map = image_map
+        self.parser = ExperimentParser()
+        self._write_lock = threading.Lock()  # creates and edits of experiments, one at a time
+        experiments = {
+            "listing": self.list_experiments, "get": self.get_experiment, "create": self.create_experiment,
+            "replace": self.replace_experiment, "delete": self.delete_experiment,
+        }  # fmt: skip
+        self.kinds: dict[tuple[str, str], Kind] = {
+            (f"{GROUP}/v1beta1", "experiments"): Kind(**experiments),  # type: ignore[arg-type]
+            (V1ALPHA3, "experiments"): Kind(
+                listing=lambda ns, q: self.list_experiments(ns, q, alpha3=True),
+                get=lambda ns, name: self.get_experiment(ns, name, alpha3=True),
+                create=lambda ns, body: self.create_experiment(ns, body, alpha3=True),
+                replace=lambda ns, name, body: self.replace_experiment(ns, name, body, alpha3=True),
+                delete=self.delete_experiment,
+            ),
+            (f"{GROUP}/v1beta1", "trials"): Kind(
+                listing=self.list_trials, get=self.get_trial, complete=self.complete_trials
+            ),
+            (f"{GROUP}/v1beta1", "suggestions"): Kind(listing=self.list_suggestions, get=self.get_suggestion),
+            ("v1", "pods"): Kind(listing=self.list_pods, get=self.get_pod),
+            ("v1", "events"): Kind(listing=lambda ns, q: [], get=self._no_event),
+            ("v1", "configmaps"): self._stored_kind("configmaps", "ConfigMap", namespaced=True),
+            ("v1", "namespaces"): self._stored_kind("namespaces", "Namespace", namespaced=False),
+        }
+
+    # --- experiments ----------------------------------------------------------------------------------
+
+    def _experiment_record(self, namespace: str | None, name: str) -> ExperimentRecord:
+        record = self.store.get_experiment(name, namespace or "default")
+        if record is None:
+            raise not_found("experiments", GROUP, name)
+        return record
+
+    def _served(self, record: ExperimentRecord, *, alpha3: bool) -> dict[str, Any]:
+        form = self.store.get_object(ALPHA3_KIND, record.namespace, record.name) if alpha3 else None
+        served = experiment_object(record, form)
+        if alpha3 and form is None:
+            served["apiVersion"] = V1ALPHA3
+        return served
+
+    def list_experiments(
+        self, namespace: str | None, query: ListQuery, *, alpha3: bool = False
+    ) -> list[dict[str, Any]]:
+        if query.name is not None:
+            record = self.store.get_experiment(query.name, namespace or "default") if namespace else None
+            records = [record] if record is not None else [
+                r for r in self.store.list_experiments(namespace) if r.name == query.name
+            ]  # fmt: skip
+        else:
+            records = self.store.list_experiments(namespace)
+        return [self._served(r, alpha3=alpha3) for r in records]
+
+    def get_experiment(self, namespace: str | None, name: str, *, alpha3: bool = False) -> dict[str, Any]:
+        return self._served(self._experiment_record(namespace, name), alpha3=alpha3)
+
+    def _validated(self, namespace: str, body: dict[str, Any], name: str) -> tuple[Any, dict[str, Any] | None]:
+        """The experiment of a request body, defaulted and validated; 422 naming each field otherwise."""
+        document = load_document(body, source=name, index=0, config_maps=self.config_maps())
+        if not document.ok:
+            raise invalid("Experiment", GROUP, name, [(e.path, e.message) for e in document.errors])
+        experiment = document.experiment
+        assert experiment is not None
+        template = experiment.spec.trial_template
+        trial_spec = document.sample_trial_spec if template is not None and template.config_map else None
+        return experiment, trial_spec
+
+    def create_experiment(self, namespace: str | None, body: dict[str, Any], *, alpha3: bool = False) -> dict[str, Any]:
+        namespace = namespace or "default"
+        metadata: dict[str, Any] = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
+        name = str(metadata.get("name") or "")
+        if not name:
+            raise invalid("Experiment", GROUP, name, [("metadata.name", "Required value: name is required")])
+        if metadata.get("namespace") not in (None, namespace):
+            raise bad_request(
+                f"the namespace of the provided object ({metadata.get('namespace')}) does not match the namespace "
+                f"sent on the request ({namespace})"
+            )
+        body = {**body, "metadata": {**metadata, "namespace": namespace}}
+        experiment, trial_spec = self._validated(namespace, body, name)
+        source = (experiment.metadata.annotations or {}).get(SOURCE_DIR_ANNOTATION)
+        source_dir = Path(source) if isinstance(source, str) and Path(source).is_dir() else None
+        try:
+            check_runnable(experiment, self.image_map, trial_spec, source_dir)
+        except RunRefused as exc:
+            raise invalid("Experiment", GROUP, name, [("spec", str(exc))]) from exc
+        with self._write_lock:
+            try:
+                record = self.store.create_experiment(name, namespace, experiment.to_dict())
+            except ExperimentExistsError as exc:
+                raise already_exists("experiments", GROUP, name) from exc
+            if alpha3:
+                original = json.loads(json.dumps(body))
+                self.store.create_object(ALPHA3_KIND, namespace, name, original)
+        self.supervisor.drive(namespace, name)
+        return self._served(record, alpha3=alpha3)
+
+    def replace_experiment(
+        self, namespace: str | None, name: str, body: dict[str, Any], *, alpha3: bool = False
+    ) -> dict[str, Any]:
+        """PUT or PATCH: Katib's rules, as its webhook applies them. Only the budget and metadata's labels and
+        annotations change; raising maxTrialCount of an experiment that succeeded by reaching it restarts it
+        (LongRunning or FromVolume)."""
+        with self._write_lock:
+            record = self._experiment_record(namespace, name)
+            sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+            if sent_rv and str(sent_rv) != resource_version(record.updated_at):
+                raise conflict(
+                    "experiments", GROUP, name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                )  # fmt: skip
+            body = {**body, "metadata": {**(body.get("metadata") or {}), "name": name, "namespace": record.namespace}}
+            if alpha3:
+                form = self.store.get_object(ALPHA3_KIND, record.namespace, name)
+                return self._replace_alpha3(record, form.id if form else None, body)
+            return self._replace(record, body)
+
+    def _replace_alpha3(self, record: ExperimentRecord, form_id: int | None, body: dict[str, Any]) -> dict[str, Any]:
+        self._replace(record, body)
+        if form_id is not None:
+            self.store.replace_object(form_id, json.loads(json.dumps({k: body[k] for k in body if k != "status"})))
+        return self._served(self._experiment_record(record.namespace, record.name), alpha3=True)
+
+    def _replace(self, record: ExperimentRecord, body: dict[str, Any]) -> dict[str, Any]:
+        name = record.name
+        experiment, _ = self._validated(record.namespace, body, name)
+        new = experiment.to_dict()
+        old = record.spec
+        changed = [k for k in set(new.get("spec", {})) | set(old.get("spec", {}))
+                   if k not in EDITABLE and new.get("spec", {}).get(k) != old.get("spec", {}).get(k)]  # fmt: skip
+        if changed:
+            fields = [(f"spec.{k}", "Forbidden: only spec.parallelTrialCount, spec.maxTrialCount and "
+                       "spec.maxFailedTrialCount are editable") for k in sorted(changed)]  # fmt: skip
+            raise invalid("Experiment", GROUP, name, fields)
+        spec = new["spec"]
+        budget = Budget(spec.get("maxTrialCount"), spec.get("parallelTrialCount"), spec.get("maxFailedTrialCount"))
+        status = record.status or {}
+        finished = bool(status.get("completionTime"))
+        restart = False
+        if finished and budget.max_trial_count != old.get("spec", {}).get("maxTrialCount"):
+            restart = self._check_restart(record, budget)
+        if restart:
+            # Restarting at once, as Katib's controller marks it: a `kubectl wait --for=condition=Succeeded`
+            # right after the edit waits for the new end, not the old one.
+            conditions = [
+                c
+                for c in status.get("conditions") or []
+                if c.get("type") not in (ExperimentCondition.SUCCEEDED, ExperimentCondition.FAILED)
+            ]
+            conditions.append(condition(ExperimentCondition.RESTARTING, True, ExperimentReason.RESTARTING,
+                                        "Experiment is restarting"))  # fmt: skip
+            status = {k: v for k, v in status.items() if k != "completionTime"} | {"conditions": conditions}
+            self.store.update_experiment(record.id, spec=new, status=status)
+        else:
+            self.store.update_experiment(record.id, spec=new)
+        key = (record.namespace, name)
+        annotations = (new.get("metadata") or {}).get("annotations") or {}
+        stop = str(annotations.get(STOP_ANNOTATION, "")).lower() == "true"
+        if not finished:
+            if self.supervisor.running(*key):
+                self.supervisor.set_budget(*key, budget)
+                if stop:
+                    self.supervisor.stop_experiment(*key)
+            else:
+                self.supervisor.drive(*key)
+        elif restart:
+            self.supervisor.drive(*key)
+        return self._served(self._experiment_record(record.namespace, name), alpha3=False)
+
+    def _check_restart(self, record: ExperimentRecord, budget: Budget) -> bool:
+        """Katib's webhook: an ended experiment restarts only when it succeeded by reaching maxTrialCount, its
+        resumePolicy is LongRunning or FromVolume, and the new maxTrialCount exceeds its trials."""
+        conditions = (record.status or {}).get("conditions") or []
+        reasons = [c.get("reason") for c in conditions if c.get("type") == ExperimentCondition.SUCCEEDED]
+        policy = (record.spec.get("spec") or {}).get("resumePolicy")
+        if ExperimentReason.MAX_TRIALS_REACHED not in reasons or policy not in (
+            ResumePolicy.LONG_RUNNING.value,
+            ResumePolicy.FROM_VOLUME.value,
+        ):
+            raise invalid("Experiment", GROUP, record.name, [("spec.maxTrialCount", (
+                "Experiment can be restarted if it is in succeeded state by reaching max trials and "
+                "spec.resumePolicy = LongRunning or spec.resumePolicy = FromVolume"))])  # fmt: skip
+        trials = int((record.status or {}).get("trials", 0))
+        if budget.max_trial_count is not None and budget.max_trial_count <= trials:
+            raise invalid("Experiment", GROUP, record.name, [
+                ("spec.maxTrialCount", f"must be greater than status.trials count ({trials})")])  # fmt: skip
+        return True
+
+    def delete_experiment(self, namespace: str | None, name: str) -> dict[str, Any]:
+        """Stop its controller and trials, then remove its rows and files."""
+        record = self._experiment_record(namespace, name)
+        served = self._served(record, alpha3=False)
+        self.supervisor.halt(record.namespace, name)
+        with self._write_lock:
+            try:
+                # Its lease, so that no controller (another server, a `pykatib run --resume`) runs it meanwhile.
+                self.store.acquire_lease(record.id, self.supervisor.owner)
+            except ExperimentOwnedError as exc:
+                raise conflict("experiments", GROUP, name, f"it is run elsewhere: {exc}") from exc
+            trial_dirs = [Path(t.work_dir) for t in self.store.list_trials(record.id) if t.work_dir]
+            self.store.delete_experiment(record.id)
+            form = self.store.get_object(ALPHA3_KIND, record.namespace, name)
+            if form is not None:
+                self.store.delete_object(form.id)
+        remove_experiment_files(self.workdir, record.namespace, name, trial_dirs)
+        return served
+
+    # --- trials ---------------------------------------------------------------------------------------
+
+    def _experiments_for(self, namespace: str | None, query: ListQuery) -> list[ExperimentRecord]:
+        if query.experiment is not None:
+            if namespace is not None:
+                record = self.store.get_experiment(query.experiment, namespace)
+                return [record] if record is not None else []
+            return [r for r in self.store.list_experiments() if r.name == query.experiment]
+        return self.store.list_experiments(namespace)
+
+    def list_trials(self, namespace: str | None, query: ListQuery) -> list[dict[str, Any]]:
+        if query.name is not None:
+            try:
+                return [self.get_trial(namespace, query.name, full=False)]
+            except KubeError:
+                return []
+        objects: list[dict[str, Any]] = []
+        for record in self._experiments_for(namespace, query):
+            objects.extend(trial_object(t, record) for t in self.store.list_trials(record.id))
+        return objects
+
+    def complete_trials(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add each trial's observation and run spec (for a page of a list, not a Table)."""
+        done = []
+        by_experiment: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for obj in objects:
+            owner = obj["metadata"]["labels"][EXPERIMENT_LABEL]
+            by_experiment.setdefault((obj["metadata"]["namespace"], owner), []).append(obj)
+        full: dict[str, dict[str, Any]] = {}
+        for (namespace, name), items in by_experiment.items():
+            record = self.store.get_experiment(name, namespace)
+            if record is None:
+                continue
+            names = {o["metadata"]["name"] for o in items}
+            trials = [t for t in self.store.list_trials(record.id) if t.name in names]
+            summaries = self.store.metric_summaries(record.id, [t.id for t in trials])
+            parsed = self.parser.parse(record, self.config_maps())
+            for trial in trials:
+                full[trial.name] = trial_object(trial, record, metrics=summaries.get(trial.id), parsed=parsed)
+        for obj in objects:
+            done.append(full.get(obj["metadata"]["name"], obj))
+        return done
+
+    def _trial_record(self, namespace: str | None, name: str) -> tuple[TrialRecord, ExperimentRecord]:
+        trial = self.store.get_trial(name)
+        record = None
+        if trial is not None:
+            record = next((r for r in self.store.list_experiments(namespace) if r.id == trial.experiment_id), None)
+        if trial is None or record is None:
+            raise not_found("trials", GROUP, name)
+        return trial, record
+
+    def get_trial(self, namespace: str | None, name: str, *, full: bool = True) -> dict[str, Any]:
+        trial, record = self._trial_record(namespace, name)
+        if not full:
+            return trial_object(trial, record)
+        summaries = self.store.metric_summaries(record.id, [trial.id])
+        parsed = self.parser.parse(record, self.config_maps())
+        return trial_object(trial, record, metrics=summaries.get(trial.id), parsed=parsed)
+
+    # --- suggestions ----------------------------------------------------------------------------------
+
+    def list_suggestions(self, namespace: str | None, query: ListQuery) -> list[dict[str, Any]]:
+        name = query.name or query.experiment
+        records = self._experiments_for(namespace, ListQuery(experiment=name))
+        return [suggestion_object(r, self.store.list_trials(r.id)) for r in records]
+
+    def get_suggestion(self, namespace: str | None, name: str) -> dict[str, Any]:
+        record = self.store.get_experiment(name, namespace or "default")
+        if record is None:
+            raise not_found("suggestions", GROUP, name)
+        return suggestion_object(record, self.store.list_trials(record.id))
+
+    # --- pods -----------------------------------------------------------------------------------------
+
+    def _pods_of(self, record: ExperimentRecord, trials: Sequence[TrialRecord]) -> list[PodRef]:
+        parsed = self.parser.parse(record, self.config_maps())
+        return [pod for trial in trials for pod in trial_pods(trial, parsed)]
+
+    def list_pods(self, namespace: str | None, query: ListQuery) -> list[dict[str, Any]]:
+        if query.name is not None:
+            try:
+                return [self.get_pod(namespace, query.name)]
+            except KubeError:
+                return []
+        if query.trial is not None:
+            try:
+                trial, record = self._trial_record(namespace, query.trial)
+            except KubeError:
+                return []
+            return [pod_object(pod, record) for pod in self._pods_of(record, [trial])]
+        objects: list[dict[str, Any]] = []
+        for record in self._experiments_for(namespace, query):
+            trials = self.store.list_trials(record.id)
+            objects.extend(pod_object(pod, record) for pod in self._pods_of(record, trials))
+        return objects
+
+    def find_pod(self, namespace: str | None, name: str) -> tuple[PodRef, ExperimentRecord]:
+        """A pod is ``<trial>-<replica>-<index>``: its trial is the name without its last two parts."""
+        parts = name.rsplit("-", 2)
+        if len(parts) == 3:
+            try:
+                trial, record = self._trial_record(namespace, parts[0])
+            except KubeError:
+                trial = None
+            if trial is not None:
+                for pod in self._pods_of(record, [trial]):
+                    if pod.name == name:
+                        return pod, record
+        raise KubeError(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods")
+
+    def get_pod(self, namespace: str | None, name: str) -> dict[str, Any]:
+        pod, record = self.find_pod(namespace, name)
+        return pod_object(pod, record)
+
+    def pod_log(self, namespace: str | None, name: str) -> tuple[Path | None, bool]:
+        """The pod's log file, only ever inside its trial's directory, and whether its trial still runs."""
+        pod, _ = self.find_pod(namespace, name)
+        if pod.log is None or pod.trial.work_dir is None:
+            return None, False
+        directory = Path(pod.trial.work_dir).resolve()
+        log = pod.log.resolve()
+        if not log.is_relative_to(directory):
+            raise KubeError(403, "Forbidden", f"the log of pod {name} is outside its trial's directory")
+        trial = self.store.get_trial(pod.trial.name)
+        return log, trial is not None and trial.phase in ("Created", "Running")
+
+    def _no_event(self, namespace: str | None, name: str) -> dict[str, Any]:
+        raise KubeError(404, "NotFound", f'events "{name}" not found', name=name, kind="events")
+
+    # --- configmaps and namespaces (stored whole) -----------------------------------------------------
+
+    def config_maps(self) -> ConfigMaps:
+        return stored_config_maps(self.store)
+
+    def _stored_kind(self, plural: str, kind: str, *, namespaced: bool) -> Kind:
+        def scope(namespace: str | None) -> str:
+            return (namespace or "default") if namespaced else ""
+
+        def served(record: Any) -> dict[str, Any]:
+            body = json.loads(json.dumps(record.body))
+            metadata = body.setdefault("metadata", {})
+            metadata.update(
+                name=record.name,
+                uid=_uid(kind, record),
+                resourceVersion=resource_version(record.updated_at),
+                creationTimestamp=record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+            if namespaced:
+                metadata["namespace"] = record.namespace
+            body.update(apiVersion="v1", kind=kind)
+            if kind == "Namespace":
+                body["status"] = {"phase": "Active"}
+            return body
+
+        def implicit_namespaces() -> list[dict[str, Any]]:
+            stored = {r.name for r in self.store.list_objects("namespaces")}
+            names = [*DEFAULT_NAMESPACES, *sorted({r.namespace for r in self.store.list_experiments()})]
+            out, seen = [], set(stored)
+            for name in names:
+                if name not in seen:
+                    seen.add(name)
+                    out.append(_namespace(name))
+            return out
+
+        def list_(namespace: str | None, query: ListQuery) -> list[dict[str, Any]]:
+            records = self.store.list_objects(plural, scope(namespace) if namespaced and namespace else None)
+            objects = [served(r) for r in records]
+            if kind == "Namespace":
+                objects += implicit_namespaces()
+            if query.name is not None:
+                objects = [o for o in objects if o["metadata"]["name"] == query.name]
+            return objects
+
+        def get(namespace: str | None, name: str) -> dict[str, Any]:
+            record = self.store.get_object(plural, scope(namespace), name)
+            if record is not None:
+                return served(record)
+            if kind == "Namespace" and namespace_problem(name) is None:
+                return _namespace(name)  # every namespace exists here: Katib's examples name their own
+            raise not_found(plural, "", name)
+
+        def create(namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+            metadata: dict[str, Any] = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
+            name = str(metadata.get("name") or "")
+            problem = name_problem(name) if name else "Required value: name is required"
+            if problem:
+                raise invalid(kind, "", name, [("metadata.name", problem)])
+            _check_body(kind, body)
+            try:
+                record = self.store.create_object(plural, scope(namespace), name, _kept(body))
+            except KubeObjectExistsError as exc:
+                raise already_exists(plural, "", name) from exc
+            return served(record)
+
+        def replace(namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
+            record = self.store.get_object(plural, scope(namespace), name)
+            if record is None:
+                if kind == "Namespace":
+                    return create(namespace, {**body, "metadata": {**(body.get("metadata") or {}), "name": name}})
+                raise not_found(plural, "", name)
+            sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+            if sent_rv and str(sent_rv) != resource_version(record.updated_at):
+                raise conflict(plural, "", name, "the object has been modified; please apply your changes to the "
+                               "latest version and try again")  # fmt: skip
+            _check_body(kind, body)
+            self.store.replace_object(record.id, _kept({**body, "metadata": {**(body.get("metadata") or {}),
+                                                                              "name": name}}))  # fmt: skip
+            updated = self.store.get_object(plural, scope(namespace), name)
+            assert updated is not None
+            return served(updated)
+
+        def delete(namespace: str | None, name: str) -> dict[str, Any]:
+            record = self.store.get_object(plural, scope(namespace), name)
+            if record is None:
+                raise not_found(plural, "", name)
+            if kind == "Namespace" and self.store.list_experiments(name):
+                raise conflict(plural, "", name, "it holds experiments: delete them first")
+            body = served(record)
+            self.store.delete_object(record.id)
+            return body
+
+        return Kind(listing=list_, get=get, create=create, replace=replace, delete=delete)
+
+
+def stored_config_maps(store: Store) -> ConfigMaps:
+    """The ConfigMaps applied to the server, as the loader reads a trial template from them."""
+    return {(r.namespace, r.name): dict(r.body.get("data") or {}) for r in store.list_objects("configmaps")}
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "resourceVersion": "1"},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}  # fmt: skip
+
+
+def _uid(kind: str, record: Any) -> str:
+    from pykatib.server.objects import uid
+
+    return uid(kind, f"{record.namespace}/{record.name}", record.created_at)
+
+
+def _kept(body: dict[str, Any]) -> dict[str, Any]:
+    """What is stored of a core object: all but the server's own metadata."""
+    metadata = {k: v for k, v in (body.get("metadata") or {}).items()
+                if k not in ("uid", "resourceVersion", "creationTimestamp", "managedFields")}  # fmt: skip
+    return {**{k: v for k, v in body.items() if k != "status"}, "metadata": metadata}
+
+
+def _check_body(kind: str, body: dict[str, Any]) -> None:
+    if kind == "ConfigMap":
+        data = body.get("data")
+        if data is not None and (not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values())):
+            raise invalid(kind, "", str((body.get("metadata") or {}).get("name")),
+                          [("data", "Invalid value: must be a map of strings")])  # fmt: skip
+
+
+def store_error(exc: Exception) -> KubeError:
+    """A store failure in a request: 503 with one line (the request may be retried)."""
+    return KubeError(503, "ServiceUnavailable", f"the store failed: {error_line(exc)}")
+
+
+__all__ = ["Kind", "ListQuery", "Resources", "method_not_allowed", "store_error"]
