@@ -15,8 +15,9 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,8 @@ def serve(options: ServerOptions) -> int:
     home = (options.home or default_home()).expanduser()
     workdir = (options.workdir or home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
+    server_file = home / SERVER_FILE
+    _check_home_free(server_file)
     if options.workdir is None or options.db_url is None:
         workdir.mkdir(parents=True, exist_ok=True)
     image_map = default_image_map()
@@ -146,8 +149,7 @@ def serve(options: ServerOptions) -> int:
     config = uvicorn.Config(
         app, log_level="warning", timeout_graceful_shutdown=3, access_log=False, lifespan="off", ws="none"
     )
-    server = uvicorn.Server(config)
-    server_file = home / SERVER_FILE
+    server = _Server(config)
     try:
         supervisor.start()
         _write_server_file(server_file, {
@@ -165,7 +167,40 @@ def serve(options: ServerOptions) -> int:
     return 0
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal capture, which re-raises SIGTERM once it has served: the process
+    would die before removing server.json and stopping its controllers. ``_serve`` handles the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _check_home_free(server_file: Path) -> None:
+    """One server per home: a second one would overwrite the first one's server.json."""
+    try:
+        running = json.loads(server_file.read_text())
+        pid = int(running["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if pid == os.getpid():
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # a server that died without cleaning up
+    except PermissionError:
+        pass
+    raise ServerRefused(
+        f"a pykatib server (pid {pid}) already runs with the home {server_file.parent} at {running.get('url')}: "
+        "stop it, or pass another --home"
+    )
+
+
 async def _serve(server: uvicorn.Server, sock: socket.socket, closing: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, setattr, server, "should_exit", True)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not task.done():
         await asyncio.sleep(0.1)
