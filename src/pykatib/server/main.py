@@ -90,25 +90,33 @@ class Guard:
         if length is not None and length.isdigit() and int(length) > self.limit:
             await _status(send, too_large(self.limit).status(), 413)
             return
-        received = 0
-
-        async def limited() -> Any:
-            nonlocal received
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        # The whole body first (also one sent in chunks, without a length), so that an oversized one is refused
+        # before any handler reads it.
+        chunks, size = [], 0
+        while True:
             message = await receive()
-            if message.get("type") == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await _status(send, too_large(self.limit).status(), 413)
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _status(send, too_large(self.limit).status(), 413)
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _status(send: Any, body: dict[str, Any], code: int) -> None:
