@@ -226,14 +226,28 @@ def _delete_local(name: str, namespace: str | None, db_url: str | None, workdir:
 @click.option("--home", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Where server.json is written [default: $PYKATIB_HOME or ~/.pykatib].")  # fmt: skip
 @click.option("--image", "images", multiple=True, metavar="IMAGE=DIR", help="Map a container image to a directory.")
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Certificate to serve https with [default with --token: a self-signed one in the home].",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The certificate's private key.",
+)
 def server_command(
     host: str, port: int, db_url: str | None, workdir: Path | None, token: str | None, home: Path | None,
-    images: tuple[str, ...],
+    images: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None,
 ) -> None:  # fmt: skip
     """Run experiments and serve the Kubernetes API for Katib's kinds (kubectl, the Katib SDK, pykatib's verbs).
 
     It drives every unfinished experiment in its store and every experiment created through its API, until
     stopped with Ctrl-C or SIGTERM (running trials are then stopped, and run again at its next start).
+    With --token it serves https (kubectl sends a token only over TLS); `pykatib kubeconfig` carries the
+    certificate.
     """
     import logging
 
@@ -241,7 +255,7 @@ def server_command(
     from pykatib.store import StoreError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = ServerOptions(host, port, db_url, workdir, token or None, home, images)
+    options = ServerOptions(host, port, db_url, workdir, token or None, home, images, tls_cert, tls_key)
     try:
         sys.exit(serve(options))
     except (ServerRefused, StoreError, ValueError) as exc:

@@ -105,6 +105,7 @@ class ServerInfo:
     pid: int
     ui: str | None
     workdir: str | None
+    ca: str | None = None  # the self-signed certificate of an https server started with a token
 
 
 def home_dir(home: str | Path | None = None) -> Path:
@@ -121,7 +122,7 @@ def read_server_file(home: Path) -> ServerInfo | None:
         return None
     if not isinstance(data, dict):
         return None
-    url, token, pid, ui, workdir = (data.get(k) for k in ("url", "token", "pid", "ui", "workdir"))
+    url, token, pid, ui, workdir, ca = (data.get(k) for k in ("url", "token", "pid", "ui", "workdir", "ca"))
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return None
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
@@ -132,6 +133,7 @@ def read_server_file(home: Path) -> ServerInfo | None:
         pid=pid,
         ui=ui if isinstance(ui, str) else None,
         workdir=workdir if isinstance(workdir, str) else None,
+        ca=ca if isinstance(ca, str) and ca else None,
     )
 
 
@@ -147,10 +149,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def healthy(url: str, timeout: float = 2.0) -> bool:
+def healthy(url: str, timeout: float = 2.0, ca: str | None = None) -> bool:
     """Whether ``url``'s ``/healthz`` answers ``ok`` (it needs no token)."""
     try:
-        response = httpx.get(f"{url.rstrip('/')}/healthz", timeout=timeout, trust_env=not _loopback(url))
+        response = httpx.get(
+            f"{url.rstrip('/')}/healthz", timeout=timeout, trust_env=not _loopback(url), verify=_verify(ca)
+        )
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and response.text.strip() == "ok"
@@ -159,7 +163,7 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 def local_server(home: Path) -> ServerInfo | None:
     """The server named by ``<home>/server.json`` when it is alive and answers; a stale file is ignored."""
     info = read_server_file(home)
-    if info is None or not pid_alive(info.pid) or not healthy(info.url):
+    if info is None or not pid_alive(info.pid) or not healthy(info.url, ca=info.ca):
         return None
     return info
 
@@ -171,16 +175,17 @@ def find_server(options: ServerOptions) -> Connection | None:
     if server:
         if not server.startswith(("http://", "https://")) or not urlsplit(server).hostname:
             raise ClientError(f"--server {server!r}: expected a URL such as http://127.0.0.1:8090", EXIT_USAGE)
-        if token is None:
-            # The local server's own URL given explicitly: its token is in the server file.
-            info = read_server_file(options.home_dir())
-            if info is not None and _same_url(info.url, server):
-                token = info.token
-        return Connection(server, token)
+        ca = os.environ.get("PYKATIB_CA") or None
+        # The local server's own URL given explicitly: its token and certificate are in the server file.
+        info = read_server_file(options.home_dir())
+        if info is not None and _same_url(info.url, server):
+            token = token if token is not None else info.token
+            ca = ca or info.ca
+        return Connection(server, token, ca=ca)
     info = local_server(options.home_dir())
     if info is None:
         return None
-    return Connection(info.url, token if token is not None else info.token, ui=info.ui)
+    return Connection(info.url, token if token is not None else info.token, ui=info.ui, ca=info.ca)
 
 
 def connect(options: ServerOptions) -> Connection:
@@ -224,13 +229,13 @@ def start_local_server(home: Path, timeout: float = START_TIMEOUT_S) -> Connecti
     while True:
         info = read_server_file(home)
         if info is not None and info.pid == process.pid and healthy(info.url, timeout=1.0):
-            return Connection(info.url, info.token, ui=info.ui)
+            return Connection(info.url, info.token, ui=info.ui, ca=info.ca)
         status = process.poll()
         if status is not None:
             # Another client's server may have won the race for this home: use it.
             other = local_server(home)
             if other is not None:
-                return Connection(other.url, other.token, ui=other.ui)
+                return Connection(other.url, other.token, ui=other.ui, ca=other.ca)
             raise ClientError(
                 f"the pykatib server did not start (exit status {status}; log {log_path}): {_log_tail(log_path, start)}"
             )
@@ -256,6 +261,15 @@ def _log_tail(path: Path, start: int, lines: int = 3) -> str:
     return " | ".join(tail) if tail else "(it wrote nothing)"
 
 
+def _verify(ca: str | None) -> Any:
+    """httpx's ``verify``: the server's own certificate when given, else the system's CAs."""
+    if ca is None:
+        return True
+    import ssl
+
+    return ssl.create_default_context(cafile=ca)
+
+
 def _loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
@@ -278,9 +292,13 @@ def _same_url(a: str, b: str) -> bool:
 class Connection:
     """One server: its URL, its token (sent as ``Authorization: Bearer``) and an HTTP client."""
 
-    def __init__(self, url: str, token: str | None = None, *, ui: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, *, ui: str | None = None, timeout: float = 30.0,
+        ca: str | None = None,
+    ) -> None:  # fmt: skip
         self.url = url.rstrip("/")
         self.token = token
+        self.ca = ca  # a CA file to verify an https server with (its self-signed certificate), else the system's
         self.ui = ui or f"{self.url}/"
         headers = {"User-Agent": "pykatib-client"}
         if token:
@@ -290,6 +308,7 @@ class Connection:
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=5.0),
             trust_env=not _loopback(self.url),
+            verify=_verify(ca),
         )
 
     def close(self) -> None:
@@ -359,6 +378,11 @@ class Connection:
             reason = "it did not answer in time"
         else:
             reason = str(exc) or type(exc).__name__
+        if "CERTIFICATE_VERIFY_FAILED" in reason:
+            return ClientError(
+                f"cannot verify the certificate of the pykatib server at {self.url}: set PYKATIB_CA to its "
+                "certificate (a server with a token makes its own: tls.crt in its home directory)"
+            )
         return ClientError(f"cannot reach the pykatib server at {self.url}: {reason}")
 
     def _check(self, response: httpx.Response) -> None:

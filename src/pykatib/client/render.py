@@ -6,6 +6,7 @@ Pure functions of plain dicts, so they are tested without a server.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -241,13 +242,17 @@ def trials_summary(experiment: Mapping[str, Any]) -> list[str]:
     return ["Trials Summary:", *(f"  {k + ':':<{width}}{v}" for k, v in rows)]
 
 
-def kubeconfig(url: str, token: str | None, namespace: str = "default") -> dict[str, Any]:
-    """A kubeconfig with one cluster, user and context, all called ``pykatib``, for the server at ``url``."""
+def kubeconfig(url: str, token: str | None, namespace: str = "default", ca_pem: bytes | None = None) -> dict[str, Any]:
+    """A kubeconfig with one cluster, user and context, all called ``pykatib``, for the server at ``url``;
+    ``ca_pem``: the certificate an https server is verified with (its self-signed one)."""
     user: dict[str, Any] = {"token": token} if token else {}
+    cluster: dict[str, Any] = {"server": url}
+    if ca_pem is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "pykatib", "cluster": {"server": url}}],
+        "clusters": [{"name": "pykatib", "cluster": cluster}],
         "users": [{"name": "pykatib", "user": user}],
         "contexts": [{"name": "pykatib", "context": {"cluster": "pykatib", "user": "pykatib", "namespace": namespace}}],
         "current-context": "pykatib",

@@ -242,7 +242,8 @@ def write_kubeconfig(options: ServerOptions, output: str | None = None, namespac
 
     def run() -> int:
         with connect(options) as connection:
-            text = yaml.safe_dump(kubeconfig(connection.url, connection.token, namespace), sort_keys=False)
+            ca_pem = _read_ca(connection.ca)
+            text = yaml.safe_dump(kubeconfig(connection.url, connection.token, namespace, ca_pem), sort_keys=False)
         if output is None:
             click.echo(text, nl=False)
             return EXIT_OK
@@ -262,3 +263,12 @@ def write_kubeconfig(options: ServerOptions, output: str | None = None, namespac
         return EXIT_OK
 
     return guarded(run)
+
+
+def _read_ca(ca: str | None) -> bytes | None:
+    if ca is None:
+        return None
+    try:
+        return Path(ca).read_bytes()
+    except OSError as exc:
+        raise ClientError(f"cannot read the server's certificate {ca}: {exc.strerror or exc}") from exc

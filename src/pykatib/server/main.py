@@ -29,6 +29,7 @@ from pykatib.server.api import create_app
 from pykatib.server.kube.errors import too_large, unauthorized
 from pykatib.server.resources import Resources, stored_config_maps
 from pykatib.server.supervisor import Supervisor
+from pykatib.server.tls import self_signed
 from pykatib.spec.limits import MAX_FILE_BYTES
 from pykatib.store import LeaseOwner, open_store
 
@@ -56,6 +57,8 @@ class ServerOptions:
     token: str | None = None
     home: Path | None = None
     images: Sequence[str] = ()
+    tls_cert: Path | None = None  # with tls_key: the server's own certificate instead of a self-signed one
+    tls_key: Path | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -142,10 +145,19 @@ def serve(options: ServerOptions) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     image_map = default_image_map()
     image_map.update(ImageMap.parse_options(options.images))
+    if (options.tls_cert is None) != (options.tls_key is None):
+        raise ServerRefused("--tls-cert and --tls-key go together")
+    # With a token, https: kubectl sends a token only over TLS, and a token sent in clear is no secret.
+    ca: Path | None = None
+    cert, key = options.tls_cert, options.tls_key
+    if options.token and cert is None:
+        cert, key = self_signed(home, options.host)
+        ca = cert
     sock = _bind(options.host, options.port)
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
-    url = f"http://{shown_host}:{port}"
+    scheme = "https" if cert is not None else "http"
+    url = f"{scheme}://{shown_host}:{port}"
     store = open_store(options.db_url, workdir)
     owner = LeaseOwner.this_process(holder=f"pykatib server at {url}")
     supervisor = Supervisor(
@@ -155,14 +167,15 @@ def serve(options: ServerOptions) -> int:
     closing = asyncio.Event()
     app = Guard(create_app(resources, closing=closing), options.token)
     config = uvicorn.Config(
-        app, log_level="warning", timeout_graceful_shutdown=3, access_log=False, lifespan="off", ws="none"
-    )
+        app, log_level="warning", timeout_graceful_shutdown=3, access_log=False, lifespan="off", ws="none",
+        ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
+    )  # fmt: skip
     server = _Server(config)
     try:
         supervisor.start()
         _write_server_file(server_file, {
             "url": url, "token": options.token, "pid": os.getpid(), "workdir": str(workdir.resolve()),
-            "db": store.shown_url, "ui": f"{url}/",
+            "db": store.shown_url, "ui": f"{url}/", "ca": str(ca.resolve()) if ca else None,
         })  # fmt: skip
         log.warning("pykatib server listening on %s (store %s, workdir %s)", url, store.shown_url, workdir)
         asyncio.run(_serve(server, sock, closing))
