@@ -397,7 +397,7 @@ def _watch(request: Request, info: KindInfo, kind: Kind, namespace: str | None, 
         seen = await asyncio.to_thread(snapshot)
         start = int(since) - WATCH_SLACK_MICROS if since.isdigit() and since != "0" else None
         for obj in seen.values():
-            if start is None:
+            if start is None or _created(obj) > start:
                 yield render("ADDED", obj)
             elif _rv(obj) > start:
                 yield render("MODIFIED", obj)
@@ -418,6 +418,17 @@ def _watch(request: Request, info: KindInfo, kind: Kind, namespace: str | None, 
             seen = current
 
     return StreamingResponse(events(), media_type="application/json")
+
+
+def _created(obj: dict[str, Any]) -> int:
+    """The object's creation in microseconds, rounded up to its timestamp's second (an object created in the
+    second of a list is sent as ADDED: a client upserts either way)."""
+    stamp = (obj.get("metadata") or {}).get("creationTimestamp")
+    try:
+        created = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return 0
+    return int(created.timestamp() + 1) * 1_000_000
 
 
 def _key(obj: dict[str, Any]) -> str:

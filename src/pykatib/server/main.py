@@ -32,6 +32,7 @@ from pykatib.server.supervisor import Supervisor
 from pykatib.server.tls import self_signed
 from pykatib.spec.limits import MAX_FILE_BYTES
 from pykatib.store import LeaseOwner, open_store
+from pykatib.store.lease import process_alive, process_key
 
 log = logging.getLogger("pykatib.server")
 DEFAULT_PORT = 8090
@@ -174,7 +175,8 @@ def serve(options: ServerOptions) -> int:
     try:
         supervisor.start()
         _write_server_file(server_file, {
-            "url": url, "token": options.token, "pid": os.getpid(), "workdir": str(workdir.resolve()),
+            "url": url, "token": options.token, "pid": os.getpid(), "process_key": process_key(os.getpid()),
+            "workdir": str(workdir.resolve()),
             "db": store.shown_url, "ui": f"{url}/", "ca": str(ca.resolve()) if ca else None,
         })  # fmt: skip
         log.warning("pykatib server listening on %s (store %s, workdir %s)", url, store.shown_url, workdir)
@@ -202,16 +204,11 @@ def _check_home_free(server_file: Path) -> None:
     try:
         running = json.loads(server_file.read_text())
         pid = int(running["pid"])
+        key = running.get("process_key")
     except (OSError, ValueError, KeyError, TypeError):
         return
-    if pid == os.getpid():
-        return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # a server that died without cleaning up
-    except PermissionError:
-        pass
+    if pid == os.getpid() or not process_alive(pid, key if isinstance(key, str) else None):
+        return  # a server that died without cleaning up (a zombie counts as dead), or a reused pid
     raise ServerRefused(
         f"a pykatib server (pid {pid}) already runs with the home {server_file.parent} at {running.get('url')}: "
         "stop it, or pass another --home"

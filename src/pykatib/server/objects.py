@@ -368,6 +368,7 @@ def pod_object(pod: PodRef, experiment: ExperimentRecord) -> dict[str, Any]:
                     "restartCount": 0,
                     "state": state,
                     "image": container.get("image", ""),
+                    "imageID": "",  # required by the Kubernetes client's model; there is no image here
                     "started": running,
                 }
             ],
