@@ -15,7 +15,8 @@ LAYERS: list[set[str]] = [
     {"spec"},  # the Experiment: models, loading, defaults, validation, the algorithm registry
     {"store", "suggest", "earlystop", "execute", "report"},  # what the controller plugs together; report_metrics
     {"control", "progress"},  # the controller; the live display
-    {"cli_run", "server", "client"},  # pykatib run; pykatib server; the verbs that talk to a server
+    {"cli_run", "server"},  # pykatib run; pykatib server
+    {"client"},  # the verbs that talk to a server (they share its protocol helpers)
     {"cli", "__init__"},  # the command; the package's public names
 ]
 

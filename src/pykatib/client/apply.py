@@ -37,6 +37,7 @@ from pykatib.client.resources import (
     Resource,
     invalid_error,
 )
+from pykatib.server.kube.patch import merge_patch
 from pykatib.spec.loader import SpecFileError, read_documents
 
 # Set by the server: never part of what a file asks for (a file may be the output of `get -o yaml`).
@@ -168,19 +169,6 @@ def _current_dir() -> str:
         return os.getcwd()
     except OSError as exc:  # removed under this process
         raise ClientError(f"the current directory cannot be read: {exc.strerror or exc}") from exc
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: what the server makes of ``target`` with ``patch`` applied (a null removes a key)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 def _without_nulls(value: Any) -> Any:

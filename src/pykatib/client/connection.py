@@ -10,7 +10,6 @@ shows a traceback.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import subprocess
@@ -24,6 +23,8 @@ from urllib.parse import urlsplit
 
 import click
 import httpx
+
+from pykatib.server.net import is_loopback
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_FILE = "server.json"
@@ -271,13 +272,7 @@ def _verify(ca: str | None) -> Any:
 
 
 def _loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(url).hostname or "")
 
 
 def _same_url(a: str, b: str) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ import uvicorn
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.server.api import create_app
 from pykatib.server.kube.errors import too_large, unauthorized
+from pykatib.server.net import is_loopback
 from pykatib.server.resources import Resources, stored_config_maps
 from pykatib.server.supervisor import Supervisor
 from pykatib.server.tls import self_signed
@@ -60,15 +60,6 @@ class ServerOptions:
     images: Sequence[str] = ()
     tls_cert: Path | None = None  # with tls_key: the server's own certificate instead of a self-signed one
     tls_key: Path | None = None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Guard:
