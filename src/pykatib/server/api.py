@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -33,11 +34,19 @@ from pykatib.server.resources import Kind, ListQuery, Resources, store_error
 from pykatib.spec import safe_yaml
 
 WATCH_POLL_SECONDS = 0.25
+TABLE_PAGE = 5000
 WATCH_DEFAULT_SECONDS = 1800
 LOG_POLL_SECONDS = 0.2
 # A change committed just after a list may carry a time a little before the list's resourceVersion: a
 # watch from that version also sends what changed this long before it (an extra event is harmless).
 WATCH_SLACK_MICROS = 2_000_000
+
+
+class KubeJSON(JSONResponse):
+    """A JSON response encoded by orjson: a page of 100 trials with their run specs took 2.5 ms in json."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def create_app(resources: Resources, *, closing: asyncio.Event | None = None) -> FastAPI:
@@ -46,27 +55,27 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
     stopping = closing or asyncio.Event()
 
     @app.exception_handler(KubeError)
-    async def _kube_error(request: Request, exc: KubeError) -> JSONResponse:
-        return JSONResponse(exc.status(), status_code=exc.code)
+    async def _kube_error(request: Request, exc: KubeError) -> KubeJSON:
+        return KubeJSON(exc.status(), status_code=exc.code)
 
     @app.exception_handler(DBAPIError)
-    async def _store_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _store_error(request: Request, exc: DBAPIError) -> KubeJSON:
         error = store_error(exc)
-        return JSONResponse(error.status(), status_code=error.code)
+        return KubeJSON(error.status(), status_code=error.code)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> KubeJSON:
         # Unknown paths (/openapi/v2 among them: kubectl then uses v3) and methods, as Status objects.
         reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
         message = "the server could not find the requested resource" if exc.status_code == 404 else str(exc.detail)
         error = KubeError(exc.status_code, reason, message)
-        return JSONResponse(error.status(), status_code=exc.status_code)
+        return KubeJSON(error.status(), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _bad_request(request: Request, exc: RequestValidationError) -> KubeJSON:
         errors = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
         error = bad_request(errors or "bad request")
-        return JSONResponse(error.status(), status_code=400)
+        return KubeJSON(error.status(), status_code=400)
 
     # --- discovery ------------------------------------------------------------------------------------
 
@@ -135,7 +144,7 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
                 raise method_not_allowed(f"{plural} are created by pykatib's controller, not through the API")
             body = await _body(request)
             created = await asyncio.to_thread(kind.create, _scope(info, namespace), body)
-            return JSONResponse(created, status_code=201)
+            return KubeJSON(created, status_code=201)
         params = request.query_params
         if params.get("watch") in ("true", "1"):
             return _watch(request, info, kind, namespace, stopping)
@@ -148,18 +157,18 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
             obj = await asyncio.to_thread(kind.get, scope, name)
             if _wants_table(request):  # `kubectl get KIND NAME` prints the kind's columns too
                 include = _include(request)
-                return JSONResponse(table(info, [obj], include_object=include, resource_version=str(_rv(obj))))
-            return JSONResponse(obj)
+                return KubeJSON(table(info, [obj], include_object=include, resource_version=str(_rv(obj))))
+            return KubeJSON(obj)
         if request.method == "DELETE":
             if kind.delete is None:
                 raise method_not_allowed(f"{plural} are deleted with their experiment")
-            return JSONResponse(await asyncio.to_thread(kind.delete, scope, name))
+            return KubeJSON(await asyncio.to_thread(kind.delete, scope, name))
         if kind.replace is None:
             raise method_not_allowed(f"{plural} are written by pykatib's controller, not through the API")
         replace = kind.replace
         if request.method == "PUT":
             body = await _body(request)
-            return JSONResponse(await asyncio.to_thread(replace, scope, name, body))
+            return KubeJSON(await asyncio.to_thread(replace, scope, name, body))
         # PATCH
         content_type = request.headers.get("content-type", "")
         raw = await request.body()
@@ -175,7 +184,7 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
             return replace(scope, name, patched), 200
 
         updated, code = await asyncio.to_thread(patch)
-        return JSONResponse(updated, status_code=code)
+        return KubeJSON(updated, status_code=code)
 
     async def status_item(
         request: Request, group_version: str, plural: str, namespace: str | None, name: str
@@ -183,7 +192,7 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
         info, kind = resolve(group_version, plural)
         if request.method != "GET":
             raise method_not_allowed(f"the status of {plural} is written by pykatib's controller")
-        return JSONResponse(await asyncio.to_thread(kind.get, _scope(info, namespace), name))
+        return KubeJSON(await asyncio.to_thread(kind.get, _scope(info, namespace), name))
 
     methods = ["GET", "POST"]
     item_methods = ["GET", "PUT", "PATCH", "DELETE"]
@@ -281,6 +290,14 @@ def _query(request: Request) -> tuple[LabelSelector, FieldSelector, ListQuery]:
     return labels, fields, ListQuery(name=name, experiment=experiment, trial=trial, full=not _wants_table(request))
 
 
+def _pushed_down(labels: LabelSelector, fields: FieldSelector) -> bool:
+    """Whether the store's paging alone selects what the selectors do: no selector, or only the experiment's
+    label pinned (``_query`` turns that into ``ListQuery.experiment``)."""
+    requirements = labels.requirements
+    pinned = all(r.key == EXPERIMENT_LABEL and r.operator == "=" for r in requirements) and len(requirements) <= 1
+    return pinned and fields.empty()
+
+
 def _pinned(selector: str, key: str) -> str | None:
     """The value a label selector requires for ``key`` with = or ==, when it does."""
     for part in selector.split(","):
@@ -299,12 +316,25 @@ def _selected(request: Request, kind: Kind, namespace: str | None) -> tuple[list
 
 def _list(request: Request, info: KindInfo, kind: Kind, namespace: str | None) -> Response:
     params = request.query_params
-    objects, _ = _selected(request, kind, namespace)
     offset = _offset(params.get("continue", ""))
     limit = _int(params.get("limit"), "limit")
-    page = objects[offset : offset + limit] if limit else objects[offset:]
+    labels, fields, query = _query(request)
+    if limit and _wants_table(request):
+        # kubectl pages a `get` by 500 and its client-side rate limit (5 requests a second after a burst of 10)
+        # made 10,000 trials wait 2 s between pages; the API conventions let a server ignore ``limit``, so a
+        # Table page holds at least TABLE_PAGE rows (kubectl follows the continue token all the same).
+        limit = max(limit, TABLE_PAGE)
+    if kind.page is not None and query.name is None and _pushed_down(labels, fields):
+        # Paged in the store: a page of 100 of 10,000 trials reads 100 rows, not 10,000.
+        page, total = kind.page(namespace, query, offset, limit or None)
+    else:
+        objects, _ = _selected(request, kind, namespace)
+        page = objects[offset : offset + limit] if limit else objects[offset:]
+        total = len(objects)
+        if kind.complete is not None and not _wants_table(request):
+            page = kind.complete(page)
     next_offset = offset + len(page)
-    remaining = len(objects) - next_offset
+    remaining = total - next_offset
     token = _token(next_offset) if limit and remaining > 0 else ""
     version = _list_version()
     if _wants_table(request):
@@ -313,14 +343,12 @@ def _list(request: Request, info: KindInfo, kind: Kind, namespace: str | None) -
             page = kind.complete(page)
         body = table(info, page, include_object=include, resource_version=version, continue_token=token,
                      remaining=remaining if token else None)  # fmt: skip
-        return JSONResponse(body)
-    if kind.complete is not None:
-        page = kind.complete(page)
+        return KubeJSON(body)
     metadata: dict[str, Any] = {"resourceVersion": version}
     if token:
         metadata["continue"] = token
         metadata["remainingItemCount"] = remaining
-    return JSONResponse({"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": metadata,
+    return KubeJSON({"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": metadata,
                          "items": page})  # fmt: skip
 
 
@@ -383,7 +411,7 @@ def _watch(request: Request, info: KindInfo, kind: Kind, namespace: str | None, 
         shown = obj
         if as_table:
             shown = table(info, [obj], include_object=include, resource_version=str(_rv(obj)))
-        return (json.dumps({"type": event, "object": shown}) + "\n").encode()
+        return orjson.dumps({"type": event, "object": shown}) + b"\n"
 
     def snapshot() -> dict[str, dict[str, Any]]:
         objects, _ = _selected(request, kind, namespace)

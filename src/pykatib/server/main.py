@@ -220,7 +220,9 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, closing: asyncio.E
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, as uvicorn binds: asyncio sets TCP_NODELAY only on such sockets, and without it every
+    # response on a kept-alive connection waited 40 ms for the delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

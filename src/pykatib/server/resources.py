@@ -37,6 +37,7 @@ from pykatib.server.objects import (
     ExperimentParser,
     PodRef,
     experiment_object,
+    experiment_owner,
     pod_object,
     resource_version,
     suggestion_object,
@@ -82,8 +83,10 @@ class Kind:
     create: Callable[[str | None, dict[str, Any]], dict[str, Any]] | None = None
     replace: Callable[[str | None, str, dict[str, Any]], dict[str, Any]] | None = None
     delete: Callable[[str | None, str], dict[str, Any]] | None = None
-    # Fills in what list() left out for a Table (trial metrics and run specs), for the page only.
+    # Fills in what listing() left out for a Table (trial metrics and run specs), for the page only.
     complete: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    # One page read from the store, and how many there are in all: for a list that needs no other filter.
+    page: Callable[[str | None, ListQuery, int, int | None], tuple[list[dict[str, Any]], int]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,7 +114,7 @@ class Resources:
                 delete=self.delete_experiment,
             ),
             (f"{GROUP}/v1beta1", "trials"): Kind(
-                listing=self.list_trials, get=self.get_trial, complete=self.complete_trials
+                listing=self.list_trials, get=self.get_trial, complete=self.complete_trials, page=self.page_trials
             ),
             (f"{GROUP}/v1beta1", "suggestions"): Kind(listing=self.list_suggestions, get=self.get_suggestion),
             ("v1", "pods"): Kind(listing=self.list_pods, get=self.get_pod),
@@ -319,30 +322,58 @@ class Resources:
                 return []
         objects: list[dict[str, Any]] = []
         for record in self._experiments_for(namespace, query):
-            objects.extend(trial_object(t, record) for t in self.store.list_trials(record.id))
+            owner = experiment_owner(record)
+            objects.extend(trial_object(t, record, owner=owner) for t in self.store.list_trials(record.id))
         return objects
+
+    def page_trials(
+        self, namespace: str | None, query: ListQuery, offset: int, limit: int | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Trials ``offset`` to ``offset + limit`` of the experiments listed (in creation order), read as
+        such from the store, and the number of trials in all: a page costs what it holds, not the whole list."""
+        page: list[dict[str, Any]] = []
+        total = 0
+        for record in self._experiments_for(namespace, query):
+            count = self.store.count_trials(record.id)
+            total += count
+            wanted = None if limit is None else limit - len(page)
+            if offset >= count or wanted == 0:
+                offset = max(0, offset - count)
+                continue
+            trials = self.store.list_trials(record.id, offset=offset, limit=wanted)
+            offset = 0
+            page.extend(self._trial_objects(record, trials, full=query.full))
+        return page, total
+
+    def _trial_objects(
+        self, record: ExperimentRecord, trials: list[TrialRecord], *, full: bool
+    ) -> list[dict[str, Any]]:
+        owner = experiment_owner(record)
+        if not full:
+            return [trial_object(t, record, owner=owner) for t in trials]
+        summaries = self.store.metric_summaries(record.id, [t.id for t in trials])
+        parsed = self.parser.parse(record, self.config_maps())
+        return [trial_object(t, record, metrics=summaries.get(t.id), parsed=parsed, owner=owner) for t in trials]
 
     def complete_trials(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add each trial's observation and run spec (for a page of a list, not a Table)."""
-        done = []
-        by_experiment: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for obj in objects:
-            owner = obj["metadata"]["labels"][EXPERIMENT_LABEL]
-            by_experiment.setdefault((obj["metadata"]["namespace"], owner), []).append(obj)
         full: dict[str, dict[str, Any]] = {}
-        for (namespace, name), items in by_experiment.items():
-            record = self.store.get_experiment(name, namespace)
-            if record is None:
-                continue
-            names = {o["metadata"]["name"] for o in items}
-            trials = [t for t in self.store.list_trials(record.id) if t.name in names]
-            summaries = self.store.metric_summaries(record.id, [t.id for t in trials])
-            parsed = self.parser.parse(record, self.config_maps())
-            for trial in trials:
-                full[trial.name] = trial_object(trial, record, metrics=summaries.get(trial.id), parsed=parsed)
+        by_experiment: dict[int, tuple[ExperimentRecord, list[TrialRecord]]] = {}
         for obj in objects:
-            done.append(full.get(obj["metadata"]["name"], obj))
-        return done
+            found = self.store.get_trial(obj["metadata"]["name"])
+            if found is None:
+                continue
+            if found.experiment_id not in by_experiment:
+                record = self.store.get_experiment(obj["metadata"]["labels"][EXPERIMENT_LABEL],
+                                                   obj["metadata"]["namespace"])  # fmt: skip
+                if record is None or record.id != found.experiment_id:
+                    continue
+                by_experiment[found.experiment_id] = (record, [])
+            by_experiment[found.experiment_id][1].append(found)
+        for record, trials in by_experiment.values():
+            for built in self._trial_objects(record, trials, full=True):
+                full[built["metadata"]["name"]] = built
+        return [full.get(obj["metadata"]["name"], obj) for obj in objects]
 
     def _trial_record(self, namespace: str | None, name: str) -> tuple[TrialRecord, ExperimentRecord]:
         trial = self.store.get_trial(name)

@@ -390,13 +390,20 @@ class Store(LeaseCalls):
         if result.rowcount == 0:
             raise TrialNotFoundError(f"no trial with id {trial_id}")
 
-    def list_trials(self, experiment_id: int) -> list[TrialRecord]:
-        """The experiment's trials in creation order."""
+    def list_trials(self, experiment_id: int, *, offset: int = 0, limit: int | None = None) -> list[TrialRecord]:
+        """The experiment's trials in creation order; ``offset``/``limit``: one page of them (the server's)."""
+        stmt = select(trials_table).where(trials_table.c.experiment_id == experiment_id).order_by(trials_table.c.id)
+        if offset:
+            stmt = stmt.offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
         with self._read() as conn:
-            rows = conn.execute(
-                select(trials_table).where(trials_table.c.experiment_id == experiment_id).order_by(trials_table.c.id)
-            )
-            return [_trial(row) for row in rows]
+            return [_trial(row) for row in conn.execute(stmt)]
+
+    def count_trials(self, experiment_id: int) -> int:
+        with self._read() as conn:
+            query = select(func.count()).select_from(trials_table).where(trials_table.c.experiment_id == experiment_id)
+            return int(conn.scalar(query) or 0)
 
     def get_trial(self, name: str) -> TrialRecord | None:
         with self._read() as conn:
@@ -645,12 +652,19 @@ def _experiment(row: Row[Any]) -> ExperimentRecord:
 
 
 def _trial(row: Row[Any]) -> TrialRecord:
-    values = {name: row._mapping[name] for name in _fields(TrialRecord)}
-    values["phase"] = TrialPhase(values["phase"])
-    return TrialRecord(**values)
+    # By position: the record's fields are the table's columns in order (checked below); a list of 10,000
+    # trials spent a third of its time looking each value up by name.
+    values = list(row)
+    values[_PHASE_INDEX] = TrialPhase(values[_PHASE_INDEX])
+    return TrialRecord(*values)
 
 
 @cache
 def _fields(record: type[Any]) -> tuple[str, ...]:
     """A record's field names: each is the name of its column."""
     return tuple(field.name for field in dataclasses.fields(record))
+
+
+_TRIAL_COLUMNS = tuple(column.name for column in trials_table.columns)
+assert _fields(TrialRecord) == _TRIAL_COLUMNS, "TrialRecord's fields must be the trials table's columns, in order"
+_PHASE_INDEX = _TRIAL_COLUMNS.index("phase")
