@@ -40,8 +40,12 @@ TRIAL_CODE = (
 _SCRUBBED = ("PYKATIB_TOKEN", "PYKATIB_HOME", "PYKATIB_SERVER", "KUBECONFIG")
 
 
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+def clean_env(home: Path | None = None, **extra: str) -> dict[str, str]:
+    """This environment without the user's server settings; ``PYKATIB_HOME`` is ``home`` when given."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    if home is not None:
+        env["PYKATIB_HOME"] = str(home)
+    return {**env, **extra}
 
 
 def kubectl_binary() -> str:
@@ -121,6 +125,10 @@ class Server:
         self.cache_dir = home.parent / f"{home.name}.kube-cache"
 
     # --- reaching it ----------------------------------------------------------------------------------
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """An environment in which pykatib's verbs find this server through ``PYKATIB_HOME``."""
+        return clean_env(self.home, **extra)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}

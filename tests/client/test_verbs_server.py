@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 import yaml
-from server_process import PYKATIB, Server, clean_env, read_server, running_server, stop_server
+from server_process import PYKATIB, read_server, stop_server
 
 from e2e_support import make_experiment, write_experiment
+from server_support import Server, clean_env, running_server
 
 ACCURACY = {"type": "maximize", "objectiveMetricName": "accuracy"}
 QUICK = "print('accuracy=${trialParameters.x}')"
