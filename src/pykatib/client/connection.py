@@ -10,6 +10,7 @@ shows a traceback.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -229,14 +230,19 @@ def start_local_server(home: Path, timeout: float = START_TIMEOUT_S) -> Connecti
     deadline = time.monotonic() + timeout
     while True:
         info = read_server_file(home)
-        if info is not None and info.pid == process.pid and healthy(info.url, timeout=1.0):
+        if info is not None and info.pid == process.pid and healthy(info.url, timeout=1.0, ca=info.ca):
             return Connection(info.url, info.token, ui=info.ui, ca=info.ca)
         status = process.poll()
         if status is not None:
-            # Another client's server may have won the race for this home: use it.
-            other = local_server(home)
-            if other is not None:
-                return Connection(other.url, other.token, ui=other.ui, ca=other.ca)
+            # Another client's server may have won the race for this home (the home is locked to one server):
+            # use it once it listens.
+            while time.monotonic() < deadline:
+                other = local_server(home)
+                if other is not None:
+                    return Connection(other.url, other.token, ui=other.ui, ca=other.ca)
+                if not _locked(home):
+                    break
+                time.sleep(0.1)
             raise ClientError(
                 f"the pykatib server did not start (exit status {status}; log {log_path}): {_log_tail(log_path, start)}"
             )
@@ -260,6 +266,21 @@ def _log_tail(path: Path, start: int, lines: int = 3) -> str:
         return f"(its log cannot be read: {exc.strerror or exc})"
     tail = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
     return " | ".join(tail) if tail else "(it wrote nothing)"
+
+
+def _locked(home: Path) -> bool:
+    """Whether a server holds the home's lock (it may not have written server.json yet)."""
+    try:
+        fd = os.open(home / "server.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _verify(ca: str | None) -> Any:

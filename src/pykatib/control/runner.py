@@ -54,6 +54,7 @@ from pykatib.spec.conditions import (
 )
 from pykatib.spec.models import Experiment
 from pykatib.store import (
+    ExperimentNotFoundError,
     ExperimentOwnedError,
     LeaseOwner,
     NewTrial,
@@ -89,6 +90,7 @@ class ExperimentController:
         on_change: Callable[[dict[str, Any]], None] | None = None,
         owner: LeaseOwner | None = None,
         source_dir: Path | None = None,
+        stored: bool = False,
     ) -> None:
         self.experiment = experiment
         self.store = store
@@ -102,6 +104,10 @@ class ExperimentController:
         self.stopper = early_stopper if early_stopper is not None else create_early_stopper(experiment.spec)
         self.trial_spec = trial_spec
         self.source_dir = source_dir
+        # The experiment is in the store already and its stored document is the truth (a server's controller):
+        # a missing record was deleted and is not created again, the stored document is not overwritten, and
+        # its budget is read from the store once the lease is held (an edit may have landed meanwhile).
+        self.stored = stored
         self.on_change = on_change
         self._db = StoreQueue(store)
         self._lease = LeaseKeeper(store, self._db, owner or LeaseOwner.this_process(), self._stop_run)
@@ -146,6 +152,8 @@ class ExperimentController:
             await self._finish(reason)
             return self._status
         except asyncio.CancelledError:
+            if self._record_id == 0:
+                raise  # stopped while opening: nothing of the experiment is this controller's yet
             try:
                 await self._lease.confirm()
             except ExperimentOwnedError:
@@ -175,6 +183,14 @@ class ExperimentController:
         spec.parallel_trial_count = parallel_trial_count
         spec.max_failed_trial_count = max_failed_trial_count
         self._ended.put_nowait("")
+
+    def _adopt_budget(self, document: dict[str, Any]) -> None:
+        spec = document.get("spec") or {}
+        self.set_budget(
+            max_trial_count=spec.get("maxTrialCount"),
+            parallel_trial_count=spec.get("parallelTrialCount"),
+            max_failed_trial_count=spec.get("maxFailedTrialCount"),
+        )
 
     def _end_reason(self) -> ExperimentReason | None:
         """Katib's termination check, in its order: goal, failures, budget (and the end of the search)."""
@@ -208,6 +224,8 @@ class ExperimentController:
         name, namespace = str(self.experiment.metadata.name), str(self.experiment.metadata.namespace)
         record = await self._db_call(self.store.get_experiment, name, namespace)
         spec = self.experiment.to_dict()
+        if record is None and self.stored:
+            raise ExperimentNotFoundError(f"experiment {namespace}/{name} is no longer in the store")
         if record is None:
             record = await self._db_call(self.store.create_experiment, name, namespace, spec)
             await self._lease.take(record.id)
@@ -221,8 +239,14 @@ class ExperimentController:
             # Before anything of the experiment is read: another live controller may be driving it.
             await self._lease.take(record.id)
             record = await self._db_call(self.store.get_experiment, name, namespace) or record
+            if self.stored:
+                self._adopt_budget(record.spec)
             self._status = dict(record.status or {})
-            self._status.setdefault("conditions", [])
+            if not self._status.get("conditions"):  # created through the server's API, never run yet
+                stamp = now_rfc3339()
+                self._status.setdefault("startTime", stamp)
+                self._status["conditions"] = [condition(ExperimentCondition.CREATED, True, ExperimentReason.CREATED,
+                                                        "Experiment is created", stamp)]  # fmt: skip
             if self._status.get("completionTime"):
                 # Ended before and resumed with a larger budget: Katib's restart of a LongRunning experiment.
                 set_condition(
@@ -235,7 +259,8 @@ class ExperimentController:
                     self._status["conditions"] = [c for c in self._status["conditions"] if c["type"] != kind]
                 self._status.pop("completionTime", None)
         self._record_id = record.id
-        await self._db_call(self.store.update_experiment, record.id, spec=spec)
+        if not self.stored:
+            await self._db_call(self.store.update_experiment, record.id, spec=spec)
         set_condition(
             self._status["conditions"],
             condition(ExperimentCondition.RUNNING, True, ExperimentReason.RUNNING, "Experiment is running"),

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ from pykatib.server.objects import EXPERIMENT_LABEL, TRIAL_LABEL
 from pykatib.server.resources import Kind, ListQuery, Resources, store_error
 from pykatib.spec import safe_yaml
 
+log = logging.getLogger(__name__)
 WATCH_POLL_SECONDS = 0.25
 TABLE_PAGE = 5000
 WATCH_DEFAULT_SECONDS = 1800
@@ -62,6 +64,18 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
     async def _store_error(request: Request, exc: DBAPIError) -> KubeJSON:
         error = store_error(exc)
         return KubeJSON(error.status(), status_code=error.code)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> KubeJSON:
+        error = bad_request("the request body is nested too deeply")
+        return KubeJSON(error.status(), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> KubeJSON:
+        # A bug, not the user's mistake: logged with its traceback; the client gets a Status, as from Kubernetes.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        error = KubeError(500, "InternalError", f"an internal error occurred: {type(exc).__name__}: {exc}")
+        return KubeJSON(error.status(), status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> KubeJSON:
@@ -180,6 +194,9 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
                 if exc.code == 404 and content_type.startswith("application/apply-patch") and kind.create:
                     return kind.create(scope, _yaml_body(raw)), 201  # server-side apply creates
                 raise
+            # A patch conflicts only when it carries a resourceVersion itself (as in Kubernetes): the object's
+            # own one changes with every status write of its controller.
+            current.get("metadata", {}).pop("resourceVersion", None)
             patched = apply_patch(current, content_type, raw, strategic_ok=info.group == "")
             return replace(scope, name, patched), 200
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hmac
 import json
 import logging
@@ -32,12 +33,13 @@ from pykatib.server.supervisor import Supervisor
 from pykatib.server.tls import self_signed
 from pykatib.spec.limits import MAX_FILE_BYTES
 from pykatib.store import LeaseOwner, open_store
-from pykatib.store.lease import process_alive, process_key
+from pykatib.store.lease import process_key
 
 log = logging.getLogger("pykatib.server")
 DEFAULT_PORT = 8090
 MAX_BODY_BYTES = MAX_FILE_BYTES  # an experiment body may be as large as an experiment file, no larger
 SERVER_FILE = "server.json"
+LOCK_FILE = "server.lock"
 
 
 class ServerRefused(Exception):
@@ -132,7 +134,7 @@ def serve(options: ServerOptions) -> int:
     workdir = (options.workdir or home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
     server_file = home / SERVER_FILE
-    _check_home_free(server_file)
+    home_lock = _lock_home(home)
     if options.workdir is None or options.db_url is None:
         workdir.mkdir(parents=True, exist_ok=True)
     image_map = default_image_map()
@@ -173,11 +175,12 @@ def serve(options: ServerOptions) -> int:
         log.warning("pykatib server listening on %s (store %s, workdir %s)", url, store.shown_url, workdir)
         asyncio.run(_serve(server, sock, closing))
     finally:
-        with contextlib.suppress(OSError):
+        supervisor.close()  # its trials stopped first: a server started next finds their leases free
+        with contextlib.suppress(OSError, ValueError):
             if json.loads(server_file.read_text()).get("pid") == os.getpid():
                 server_file.unlink()
-        supervisor.close()
         store.close()
+        os.close(home_lock)
     return 0
 
 
@@ -190,20 +193,24 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _check_home_free(server_file: Path) -> None:
-    """One server per home: a second one would overwrite the first one's server.json."""
+def _lock_home(home: Path) -> int:
+    """One server per home, for the server's whole life: an exclusive lock on ``<home>/server.lock`` (released
+    by the kernel when the process ends, however it ends). A second server would share the first one's store
+    and overwrite its server.json."""
+    fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        running = json.loads(server_file.read_text())
-        pid = int(running["pid"])
-        key = running.get("process_key")
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if pid == os.getpid() or not process_alive(pid, key if isinstance(key, str) else None):
-        return  # a server that died without cleaning up (a zombie counts as dead), or a reused pid
-    raise ServerRefused(
-        f"a pykatib server (pid {pid}) already runs with the home {server_file.parent} at {running.get('url')}: "
-        "stop it, or pass another --home"
-    )
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        try:
+            running = json.loads((home / SERVER_FILE).read_text())
+            where = f" (pid {running.get('pid')}, at {running.get('url')})"
+        except (OSError, ValueError, AttributeError):
+            where = ""
+        raise ServerRefused(
+            f"another pykatib server{where} runs with the home {home}: stop it, or pass another --home"
+        ) from None
+    return fd
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, closing: asyncio.Event) -> None:

@@ -25,7 +25,6 @@ from pykatib.server.kube.errors import (
     bad_request,
     conflict,
     invalid,
-    method_not_allowed,
     not_found,
 )
 from pykatib.server.objects import (
@@ -43,6 +42,7 @@ from pykatib.server.objects import (
     suggestion_object,
     trial_object,
     trial_pods,
+    uid,
 )
 from pykatib.server.supervisor import Budget, Supervisor
 from pykatib.spec.conditions import ExperimentCondition, ExperimentReason
@@ -153,7 +153,7 @@ class Resources:
     def get_experiment(self, namespace: str | None, name: str, *, alpha3: bool = False) -> dict[str, Any]:
         return self._served(self._experiment_record(namespace, name), alpha3=alpha3)
 
-    def _validated(self, namespace: str, body: dict[str, Any], name: str) -> tuple[Any, dict[str, Any] | None]:
+    def _validated(self, body: dict[str, Any], name: str) -> tuple[Any, dict[str, Any] | None]:
         """The experiment of a request body, defaulted and validated; 422 naming each field otherwise."""
         document = load_document(body, source=name, index=0, config_maps=self.config_maps())
         if not document.ok:
@@ -166,7 +166,7 @@ class Resources:
 
     def create_experiment(self, namespace: str | None, body: dict[str, Any], *, alpha3: bool = False) -> dict[str, Any]:
         namespace = namespace or "default"
-        metadata: dict[str, Any] = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
+        metadata = _metadata(body)
         name = str(metadata.get("name") or "")
         if not name:
             raise invalid("Experiment", GROUP, name, [("metadata.name", "Required value: name is required")])
@@ -176,7 +176,7 @@ class Resources:
                 f"sent on the request ({namespace})"
             )
         body = {**body, "metadata": {**metadata, "namespace": namespace}}
-        experiment, trial_spec = self._validated(namespace, body, name)
+        experiment, trial_spec = self._validated(body, name)
         source = (experiment.metadata.annotations or {}).get(SOURCE_DIR_ANNOTATION)
         source_dir = Path(source) if isinstance(source, str) and Path(source).is_dir() else None
         try:
@@ -202,13 +202,16 @@ class Resources:
         (LongRunning or FromVolume)."""
         with self._write_lock:
             record = self._experiment_record(namespace, name)
-            sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+            sent_rv = _metadata(body).get("resourceVersion")
             if sent_rv and str(sent_rv) != resource_version(record.updated_at):
                 raise conflict(
                     "experiments", GROUP, name,
                     "the object has been modified; please apply your changes to the latest version and try again",
                 )  # fmt: skip
-            body = {**body, "metadata": {**(body.get("metadata") or {}), "name": name, "namespace": record.namespace}}
+            sent_name = _metadata(body).get("name")
+            if sent_name not in (None, name):
+                raise bad_request(f"the name of the object ({sent_name}) does not match the name on the URL ({name})")
+            body = {**body, "metadata": {**_metadata(body), "name": name, "namespace": record.namespace}}
             if alpha3:
                 form = self.store.get_object(ALPHA3_KIND, record.namespace, name)
                 return self._replace_alpha3(record, form.id if form else None, body)
@@ -222,7 +225,7 @@ class Resources:
 
     def _replace(self, record: ExperimentRecord, body: dict[str, Any]) -> dict[str, Any]:
         name = record.name
-        experiment, _ = self._validated(record.namespace, body, name)
+        experiment, _ = self._validated(body, name)
         new = experiment.to_dict()
         old = record.spec
         changed = [k for k in set(new.get("spec", {})) | set(old.get("spec", {}))
@@ -255,9 +258,11 @@ class Resources:
         key = (record.namespace, name)
         annotations = (new.get("metadata") or {}).get("annotations") or {}
         stop = str(annotations.get(STOP_ANNOTATION, "")).lower() == "true"
+        self._sync_alpha3(record, new)
         if not finished:
-            if self.supervisor.running(*key):
-                self.supervisor.set_budget(*key, budget)
+            # A controller that runs (or is starting) takes the budget at once; one that starts later reads it
+            # from the store.
+            if self.supervisor.set_budget(*key, budget):
                 if stop:
                     self.supervisor.stop_experiment(*key)
             else:
@@ -265,6 +270,26 @@ class Resources:
         elif restart:
             self.supervisor.drive(*key)
         return self._served(self._experiment_record(record.namespace, name), alpha3=False)
+
+    def _sync_alpha3(self, record: ExperimentRecord, new: dict[str, Any]) -> None:
+        """Keep the v1alpha3 form of an experiment created in it in step with what may change: the budget and
+        the labels and annotations."""
+        form = self.store.get_object(ALPHA3_KIND, record.namespace, record.name)
+        if form is None:
+            return
+        body = json.loads(json.dumps(form.body))
+        spec = body.setdefault("spec", {})
+        for key in EDITABLE:
+            if key in new.get("spec", {}):
+                spec[key] = new["spec"][key]
+        metadata = body.setdefault("metadata", {})
+        for key in ("labels", "annotations"):
+            value = (new.get("metadata") or {}).get(key)
+            if value:
+                metadata[key] = value
+            else:
+                metadata.pop(key, None)
+        self.store.replace_object(form.id, body)
 
     def _check_restart(self, record: ExperimentRecord, budget: Budget) -> bool:
         """Katib's webhook: an ended experiment restarts only when it succeeded by reaching maxTrialCount, its
@@ -290,6 +315,14 @@ class Resources:
         record = self._experiment_record(namespace, name)
         served = self._served(record, alpha3=False)
         self.supervisor.halt(record.namespace, name)
+        try:
+            trial_dirs = self._delete_rows(record, name)
+        finally:
+            self.supervisor.forget(record.namespace, name)
+        remove_experiment_files(self.workdir, record.namespace, name, trial_dirs)
+        return served
+
+    def _delete_rows(self, record: ExperimentRecord, name: str) -> list[Path]:
         with self._write_lock:
             try:
                 # Its lease, so that no controller (another server, a `pykatib run --resume`) runs it meanwhile.
@@ -301,8 +334,7 @@ class Resources:
             form = self.store.get_object(ALPHA3_KIND, record.namespace, name)
             if form is not None:
                 self.store.delete_object(form.id)
-        remove_experiment_files(self.workdir, record.namespace, name, trial_dirs)
-        return served
+        return trial_dirs
 
     # --- trials ---------------------------------------------------------------------------------------
 
@@ -515,8 +547,13 @@ class Resources:
             raise not_found(plural, "", name)
 
         def create(namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
-            metadata: dict[str, Any] = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
+            metadata = _metadata(body)
             name = str(metadata.get("name") or "")
+            if namespaced and metadata.get("namespace") not in (None, scope(namespace)):
+                raise bad_request(
+                    f"the namespace of the provided object ({metadata.get('namespace')}) does not match the "
+                    f"namespace sent on the request ({scope(namespace)})"
+                )
             problem = name_problem(name) if name else "Required value: name is required"
             if problem:
                 raise invalid(kind, "", name, [("metadata.name", problem)])
@@ -531,14 +568,14 @@ class Resources:
             record = self.store.get_object(plural, scope(namespace), name)
             if record is None:
                 if kind == "Namespace":
-                    return create(namespace, {**body, "metadata": {**(body.get("metadata") or {}), "name": name}})
+                    return create(namespace, {**body, "metadata": {**_metadata(body), "name": name}})
                 raise not_found(plural, "", name)
-            sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+            sent_rv = _metadata(body).get("resourceVersion")
             if sent_rv and str(sent_rv) != resource_version(record.updated_at):
                 raise conflict(plural, "", name, "the object has been modified; please apply your changes to the "
                                "latest version and try again")  # fmt: skip
             _check_body(kind, body)
-            self.store.replace_object(record.id, _kept({**body, "metadata": {**(body.get("metadata") or {}),
+            self.store.replace_object(record.id, _kept({**body, "metadata": {**_metadata(body),
                                                                               "name": name}}))  # fmt: skip
             updated = self.store.get_object(plural, scope(namespace), name)
             assert updated is not None
@@ -568,14 +605,22 @@ def _namespace(name: str) -> dict[str, Any]:
 
 
 def _uid(kind: str, record: Any) -> str:
-    from pykatib.server.objects import uid
-
     return uid(kind, f"{record.namespace}/{record.name}", record.created_at)
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, Any]:
+    """The body's metadata (empty when absent); 400 when it is not an object."""
+    metadata = body.get("metadata")
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise bad_request(f"metadata must be an object, got {type(metadata).__name__}")
+    return metadata
 
 
 def _kept(body: dict[str, Any]) -> dict[str, Any]:
     """What is stored of a core object: all but the server's own metadata."""
-    metadata = {k: v for k, v in (body.get("metadata") or {}).items()
+    metadata = {k: v for k, v in _metadata(body).items()
                 if k not in ("uid", "resourceVersion", "creationTimestamp", "managedFields")}  # fmt: skip
     return {**{k: v for k, v in body.items() if k != "status"}, "metadata": metadata}
 
@@ -584,7 +629,7 @@ def _check_body(kind: str, body: dict[str, Any]) -> None:
     if kind == "ConfigMap":
         data = body.get("data")
         if data is not None and (not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values())):
-            raise invalid(kind, "", str((body.get("metadata") or {}).get("name")),
+            raise invalid(kind, "", str(_metadata(body).get("name")),
                           [("data", "Invalid value: must be a map of strings")])  # fmt: skip
 
 
@@ -593,4 +638,4 @@ def store_error(exc: Exception) -> KubeError:
     return KubeError(503, "ServiceUnavailable", f"the store failed: {error_line(exc)}")
 
 
-__all__ = ["Kind", "ListQuery", "Resources", "method_not_allowed", "store_error"]
+__all__ = ["Kind", "ListQuery", "Resources", "store_error"]

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +25,14 @@ from pykatib.control.runner import ExperimentController
 from pykatib.execute.localize import ImageMap
 from pykatib.server.objects import SOURCE_DIR_ANNOTATION, STOP_ANNOTATION, ExperimentParser
 from pykatib.spec.loader import ConfigMaps
-from pykatib.store import ExperimentOwnedError, ExperimentRecord, LeaseOwner, Store
+from pykatib.store import (
+    LEASE_SECONDS,
+    ExperimentNotFoundError,
+    ExperimentOwnedError,
+    ExperimentRecord,
+    LeaseOwner,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,42 +58,45 @@ class Supervisor:
         image_map: ImageMap,
         owner: LeaseOwner,
         config_maps: Callable[[], ConfigMaps],
+        rescan_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.store = store
         self.workdir = workdir
         self.image_map = image_map
         self.owner = owner
         self._config_maps = config_maps
+        self._rescan_seconds = rescan_seconds
         self._parser = ExperimentParser()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pykatib-controllers", daemon=True)
+        # Only touched on the loop: the controllers, their tasks, the starts under way (with the actions asked
+        # for meanwhile, applied once the controller exists), and the experiments being deleted.
         self._controllers: dict[Key, ExperimentController] = {}
         self._tasks: dict[Key, asyncio.Task[None]] = {}
-        self._starting: set[Key] = set()
-        self.problems: dict[Key, str] = {}  # why an experiment's controller is not running
+        self._starting: dict[Key, asyncio.Future[None]] = {}
+        self._pending: dict[Key, list[Callable[[ExperimentController], None]]] = {}
+        self._deleting: set[Key] = set()
+        self._refused: dict[Key, str] = {}  # why an experiment is not run here (logged once per reason)
+        self._rescan: asyncio.Task[None] | None = None
 
     # --- from any thread ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the loop and drive every unfinished experiment in the store (as after a restart)."""
+        """Start the loop and drive every unfinished experiment in the store (as after a restart); look again
+        every ``rescan_seconds`` for unfinished experiments nobody runs (their owner died or let them go)."""
         self._thread.start()
-        for record in self.store.list_experiments():
-            if not (record.status or {}).get("completionTime"):
-                self.drive(record.namespace, record.name)
+        self._submit(self._start_rescan()).result(10)
 
     def drive(self, namespace: str, name: str) -> None:
         """Run the experiment's controller, unless one runs already."""
         self._submit(self._drive((namespace, name)))
 
-    def running(self, namespace: str, name: str) -> bool:
-        return (namespace, name) in self._controllers
-
     def stop_experiment(self, namespace: str, name: str) -> bool:
-        """End the experiment as ``pykatib stop`` asks; False when no controller runs it here."""
+        """End the experiment as ``pykatib stop`` asks; False when no controller runs (or starts) it here."""
         return self._call((namespace, name), lambda c: c.request_stop())
 
     def set_budget(self, namespace: str, name: str, budget: Budget) -> bool:
-        """Give a running controller its new budget; False when none runs it here."""
+        """Give a running (or starting) controller its new budget; False when none runs it here."""
         return self._call(
             (namespace, name),
             lambda c: c.set_budget(
@@ -96,8 +107,13 @@ class Supervisor:
         )
 
     def halt(self, namespace: str, name: str) -> None:
-        """Stop the experiment's controller and its trials (before it is deleted); waits until they are."""
-        self._submit(self._halt((namespace, name))).result(HALT_TIMEOUT + 10)
+        """Stop the experiment's controller and its trials, and start none for it until ``forget``: it is
+        being deleted. Waits until they are stopped."""
+        self._submit(self._halt((namespace, name), deleting=True)).result(HALT_TIMEOUT + 10)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The experiment is deleted (or its deletion failed): a new one of that name may run."""
+        self._loop.call_soon_threadsafe(self._deleting.discard, (namespace, name))
 
     def close(self) -> None:
         """Stop every controller (their running trials go back to pending, run again at the next start)."""
@@ -114,38 +130,74 @@ class Supervisor:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     def _call(self, key: Key, action: Callable[[ExperimentController], None]) -> bool:
+        return bool(self._submit(self._act(key, action)).result(10))
+
+    async def _act(self, key: Key, action: Callable[[ExperimentController], None]) -> bool:
         controller = self._controllers.get(key)
-        if controller is None:
-            return False
-        self._loop.call_soon_threadsafe(action, controller)
-        return True
+        if controller is not None:
+            action(controller)
+            return True
+        if key in self._starting:
+            self._pending.setdefault(key, []).append(action)
+            return True
+        return False
+
+    async def _start_rescan(self) -> None:
+        await self._drive_unfinished()
+        self._rescan = asyncio.create_task(self._rescan_forever(), name="rescan")
+
+    async def _rescan_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._rescan_seconds)
+            try:
+                await self._drive_unfinished()
+            except Exception:  # the store is down: try again at the next round
+                log.exception("looking for unfinished experiments")
+
+    async def _drive_unfinished(self) -> None:
+        records = await asyncio.to_thread(self.store.list_experiments)
+        for record in records:
+            if not (record.status or {}).get("completionTime"):
+                await self._drive((record.namespace, record.name))
 
     async def _drive(self, key: Key) -> None:
-        if key in self._tasks or key in self._starting:
+        if key in self._tasks or key in self._starting or key in self._deleting:
             return
-        self._starting.add(key)
+        self._starting[key] = self._loop.create_future()
         try:
             await self._start(key)
         finally:
-            self._starting.discard(key)
+            self._starting.pop(key).set_result(None)
+            self._pending.pop(key, None)
 
     async def _start(self, key: Key) -> None:
         namespace, name = key
         record = await asyncio.to_thread(self.store.get_experiment, name, namespace)
         if record is None:
             return
+        lease = await asyncio.to_thread(self.store.get_lease, record.id)
+        now = datetime.now(UTC)
+        if lease is not None and lease.owner.id != self.owner.id and lease.held_by_another(self.owner, now):
+            self._refuse(key, f"it is run by another controller ({lease.owner.describe()})")
+            return
         try:
             controller = await asyncio.to_thread(self._controller, record)
         except Exception as exc:  # a stored document that no longer loads (its ConfigMap deleted)
-            self.problems[key] = f"cannot run: {exc}"
-            log.error("experiment %s/%s cannot run: %s", namespace, name, exc)
+            self._refuse(key, f"it cannot run: {exc}", level=logging.ERROR)
             return
-        self.problems.pop(key, None)
+        self._refused.pop(key, None)
         annotations = (record.spec.get("metadata") or {}).get("annotations") or {}
         if str(annotations.get(STOP_ANNOTATION, "")).lower() == "true":
             controller.request_stop()
+        for action in self._pending.pop(key, []):
+            action(controller)
         self._controllers[key] = controller
         self._tasks[key] = asyncio.create_task(self._run(key, controller), name=f"experiment {namespace}/{name}")
+
+    def _refuse(self, key: Key, why: str, level: int = logging.WARNING) -> None:
+        if self._refused.get(key) != why:
+            self._refused[key] = why
+            log.log(level, "experiment %s/%s is not run by this server: %s", *key, why)
 
     def _controller(self, record: ExperimentRecord) -> ExperimentController:
         parsed = self._parser.parse(record, self._config_maps())
@@ -156,7 +208,7 @@ class Supervisor:
         source_dir = Path(source) if isinstance(source, str) and Path(source).is_dir() else None
         return ExperimentController(
             parsed.experiment.model_copy(deep=True), self.store, workdir=self.workdir, image_map=self.image_map,
-            trial_spec=parsed.trial_spec, owner=self.owner, source_dir=source_dir,
+            trial_spec=parsed.trial_spec, owner=self.owner, source_dir=source_dir, stored=True,
         )  # fmt: skip
 
     async def _run(self, key: Key, controller: ExperimentController) -> None:
@@ -167,16 +219,22 @@ class Supervisor:
         except asyncio.CancelledError:
             pass  # halted: deleted, or the server stops
         except ExperimentOwnedError as exc:
-            self.problems[key] = str(exc)
-            log.warning("experiment %s/%s: %s", namespace, name, exc)
+            self._refuse(key, str(exc))
+        except ExperimentNotFoundError:
+            pass  # deleted by another process meanwhile
         except Exception as exc:
-            self.problems[key] = f"its controller failed: {exc}"
+            self._refuse(key, f"its controller failed: {exc}", level=logging.ERROR)
             log.exception("experiment %s/%s: its controller failed", namespace, name)
         finally:
             self._controllers.pop(key, None)
             self._tasks.pop(key, None)
 
-    async def _halt(self, key: Key) -> None:
+    async def _halt(self, key: Key, *, deleting: bool = False) -> None:
+        if deleting:
+            self._deleting.add(key)
+        starting = self._starting.get(key)
+        if starting is not None:
+            await starting  # its controller exists (or will not): then it is stopped like any other
         task = self._tasks.get(key)
         if task is None:
             return
@@ -185,4 +243,6 @@ class Supervisor:
             await asyncio.wait_for(asyncio.shield(task), HALT_TIMEOUT)
 
     async def _halt_all(self) -> None:
-        await asyncio.gather(*(self._halt(key) for key in list(self._tasks)))
+        if self._rescan is not None:
+            self._rescan.cancel()
+        await asyncio.gather(*(self._halt(key) for key in [*self._starting, *self._tasks]))
