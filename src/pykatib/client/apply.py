@@ -33,11 +33,11 @@ from pykatib.client.resources import (
     DEFAULT_NAMESPACE,
     EXPERIMENTS,
     EXPERIMENTS_V1ALPHA3,
-    SOURCE_DIR_ANNOTATION,
     Resource,
     invalid_error,
 )
 from pykatib.server.kube.patch import merge_patch
+from pykatib.server.names import SOURCE_DIR_ANNOTATION
 from pykatib.spec.loader import SpecFileError, read_documents
 
 # Set by the server: never part of what a file asks for (a file may be the output of `get -o yaml`).

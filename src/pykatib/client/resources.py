@@ -15,14 +15,9 @@ import click
 import yaml
 
 from pykatib.client.connection import EXIT_USAGE, ClientError, KubeApiError
+from pykatib.server.names import GROUP as KATIB_GROUP
 
 DEFAULT_NAMESPACE = "default"
-KATIB_GROUP = "kubeflow.org"
-STOP_ANNOTATION = "pykatib.kubeflow.org/stop"
-SOURCE_DIR_ANNOTATION = "pykatib.kubeflow.org/source-dir"
-PRIMARY_LABEL = "pykatib.kubeflow.org/primary"
-EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
-TRIAL_LABEL = "katib.kubeflow.org/trial"
 
 
 @dataclass(frozen=True)

@@ -30,16 +30,14 @@ from pykatib.client.connection import (
 from pykatib.client.render import describe_lines, kubeconfig, table_lines, trials_summary
 from pykatib.client.resources import (
     DEFAULT_NAMESPACE,
-    EXPERIMENT_LABEL,
     EXPERIMENTS,
     PODS,
-    PRIMARY_LABEL,
-    TRIAL_LABEL,
     TRIALS,
     Resource,
     echo_object,
     resource_named,
 )
+from pykatib.server.names import EXPERIMENT_LABEL, PRIMARY_LABEL, TRIAL_LABEL
 
 PAGE_SIZE = 500
 JSON = "application/json"

@@ -28,11 +28,11 @@ from pykatib.client.connection import (
 from pykatib.client.resources import (
     DEFAULT_NAMESPACE,
     EXPERIMENTS,
-    STOP_ANNOTATION,
     conditions_of,
     invalid_error,
     is_true,
 )
+from pykatib.server.names import STOP_ANNOTATION
 
 POLL_S = 0.5
 ENDED = ("Succeeded", "Failed")

@@ -20,20 +20,20 @@ from typing import Any
 from pykatib.control.launch import PRIMARY_LOG
 from pykatib.control.render import render_trial
 from pykatib.control.status import condition
+from pykatib.server.names import (
+    EXPERIMENT_LABEL,
+    GROUP,
+    PRIMARY_LABEL,
+    TRIAL_LABEL,
+)
 from pykatib.spec.conditions import TrialPhase
 from pykatib.spec.loader import ConfigMaps, load_document
 from pykatib.spec.models import Experiment
 from pykatib.store import ExperimentRecord, KubeObjectRecord, MetricStats, TrialRecord
 from pykatib.trial.job import ContainerProcess, job_processes
 
-GROUP = "kubeflow.org"
 V1BETA1 = f"{GROUP}/v1beta1"
 V1ALPHA3 = f"{GROUP}/v1alpha3"
-EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
-TRIAL_LABEL = "katib.kubeflow.org/trial"
-PRIMARY_LABEL = "pykatib.kubeflow.org/primary"
-STOP_ANNOTATION = "pykatib.kubeflow.org/stop"
-SOURCE_DIR_ANNOTATION = "pykatib.kubeflow.org/source-dir"
 RUN_SPEC_CACHE = 10_000  # rendered run specs kept per experiment (a few KB each)
 _UID_NAMESPACE = uuid.UUID("6f1d2a34-5b8e-4c1f-9a7d-2e3b4c5d6e7f")
 

@@ -27,11 +27,8 @@ from pykatib.server.kube.errors import (
     invalid,
     not_found,
 )
+from pykatib.server.names import EXPERIMENT_LABEL, GROUP, SOURCE_DIR_ANNOTATION, STOP_ANNOTATION
 from pykatib.server.objects import (
-    EXPERIMENT_LABEL,
-    GROUP,
-    SOURCE_DIR_ANNOTATION,
-    STOP_ANNOTATION,
     V1ALPHA3,
     ExperimentParser,
     PodRef,
@@ -241,6 +238,8 @@ class Resources:
         restart = False
         if finished and budget.max_trial_count != old.get("spec", {}).get("maxTrialCount"):
             restart = self._check_restart(record, budget)
+            # A stop asked for before (or while) it ended is spent: the restarted run must not end at once.
+            (new.get("metadata") or {}).get("annotations", {}).pop(STOP_ANNOTATION, None)
         if restart:
             # Restarting at once, as Katib's controller marks it: a `kubectl wait --for=condition=Succeeded`
             # right after the edit waits for the new end, not the old one.

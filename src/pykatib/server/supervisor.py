@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 from pykatib.control.runner import ExperimentController
 from pykatib.execute.localize import ImageMap
-from pykatib.server.objects import SOURCE_DIR_ANNOTATION, STOP_ANNOTATION, ExperimentParser
+from pykatib.server.names import SOURCE_DIR_ANNOTATION, STOP_ANNOTATION
+from pykatib.server.objects import ExperimentParser
 from pykatib.spec.loader import ConfigMaps
 from pykatib.store import (
     LEASE_SECONDS,
