@@ -394,11 +394,9 @@ def test_logs_follow_streams_until_the_trial_ends(server: Server, tmp_path: Path
 
 def test_wait_times_out_or_fails_with_one_line(server: Server, tmp_path: Path) -> None:
     apply(server, tmp_path, experiment("slow", SLOW, maxTrialCount=2))
-    start = time.monotonic()
     result = pykatib("wait", "slow", "--for", "condition=Succeeded", "--timeout", "1s", env=server.env())
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr.strip() == "error: timed out waiting for the condition on experiments/slow"
-    assert time.monotonic() - start < 20
     running = pykatib("wait", "slow", "--for", "condition=Running", "--timeout", "1m", env=server.env())
     assert (running.returncode, running.stdout) == (0, "experiment.kubeflow.org/slow condition met\n")
 

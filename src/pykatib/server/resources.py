@@ -56,6 +56,7 @@ from pykatib.store import (
     error_line,
 )
 
+COMPLETE_ONE_BY_ONE = 50  # up to this many trials of one experiment are read one by one, more in one list
 ALPHA3_KIND = "experiments.v1alpha3"  # kube_objects' kind for the v1alpha3 form an experiment came in
 DEFAULT_NAMESPACES = ("default",)
 
@@ -388,20 +389,21 @@ class Resources:
 
     def complete_trials(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add each trial's observation and run spec (for a page of a list, not a Table)."""
-        full: dict[str, dict[str, Any]] = {}
-        by_experiment: dict[int, tuple[ExperimentRecord, list[TrialRecord]]] = {}
+        names: dict[tuple[str, str], set[str]] = {}
         for obj in objects:
-            found = self.store.get_trial(obj["metadata"]["name"])
-            if found is None:
+            metadata = obj["metadata"]
+            names.setdefault((metadata["namespace"], metadata["labels"][EXPERIMENT_LABEL]), set()).add(metadata["name"])
+        full: dict[str, dict[str, Any]] = {}
+        for (namespace, experiment), wanted in names.items():
+            record = self.store.get_experiment(experiment, namespace)
+            if record is None:
                 continue
-            if found.experiment_id not in by_experiment:
-                record = self.store.get_experiment(obj["metadata"]["labels"][EXPERIMENT_LABEL],
-                                                   obj["metadata"]["namespace"])  # fmt: skip
-                if record is None or record.id != found.experiment_id:
-                    continue
-                by_experiment[found.experiment_id] = (record, [])
-            by_experiment[found.experiment_id][1].append(found)
-        for record, trials in by_experiment.values():
+            if len(wanted) > COMPLETE_ONE_BY_ONE:  # many of its trials (a watch of them all): one query
+                trials = [t for t in self.store.list_trials(record.id) if t.name in wanted]
+            else:
+                found = (self.store.get_trial(name) for name in wanted)
+                trials = sorted((t for t in found if t is not None and t.experiment_id == record.id),
+                                key=lambda t: t.id)  # fmt: skip
             for built in self._trial_objects(record, trials, full=True):
                 full[built["metadata"]["name"]] = built
         return [full.get(obj["metadata"]["name"], obj) for obj in objects]

@@ -174,8 +174,8 @@ class Supervisor:
     async def _start(self, key: Key) -> None:
         namespace, name = key
         record = await asyncio.to_thread(self.store.get_experiment, name, namespace)
-        if record is None:
-            return
+        if record is None or (record.status or {}).get("completionTime"):
+            return  # deleted, or ended (a restart clears completionTime before it asks for a controller)
         lease = await asyncio.to_thread(self.store.get_lease, record.id)
         now = datetime.now(UTC)
         if lease is not None and lease.owner.id != self.owner.id and lease.held_by_another(self.owner, now):
@@ -214,9 +214,11 @@ class Supervisor:
 
     async def _run(self, key: Key, controller: ExperimentController) -> None:
         namespace, name = key
+        again = False
         try:
             await controller.run()
             log.info("experiment %s/%s ended", namespace, name)
+            again = True  # a restart asked for while it was ending found this controller still here
         except asyncio.CancelledError:
             pass  # halted: deleted, or the server stops
         except ExperimentOwnedError as exc:
@@ -229,6 +231,8 @@ class Supervisor:
         finally:
             self._controllers.pop(key, None)
             self._tasks.pop(key, None)
+        if again:
+            await self._drive(key)  # a no-op unless the stored experiment is unfinished again
 
     async def _halt(self, key: Key, *, deleting: bool = False) -> None:
         if deleting:
