@@ -61,13 +61,15 @@ def test_patches_without_a_resource_version_never_conflict(server: Server) -> No
     server.create(tiny_experiment("busy", trials=6, parallel=2, pause=0.3))
 
     def patch(i: int) -> int:
-        body = {"metadata": {"labels": {"round": str(i)}}}
+        body = {"metadata": {"labels": {f"round-{i}": "yes"}}}
         with server.client() as http:
             return http.patch(server.experiment_path("busy"), content=json.dumps(body), headers=MERGE).status_code
 
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(patch, range(24)))
     assert codes == [200] * 24
+    labels = server.experiment("busy")["metadata"].get("labels", {})
+    assert {f"round-{i}" for i in range(24)} <= set(labels), labels  # no patch wrote back an older object
     stale = server.experiment("busy")
     stale["metadata"]["resourceVersion"] = "1"  # a patch that names an old version does conflict
     body = {"metadata": {"resourceVersion": "1", "labels": {"round": "old"}}}

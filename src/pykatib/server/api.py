@@ -188,6 +188,10 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
         raw = await request.body()
 
         def patch() -> tuple[dict[str, Any], int]:
+            with resources.write_lock:
+                return patch_locked()
+
+        def patch_locked() -> tuple[dict[str, Any], int]:
             try:
                 current = kind.get(scope, name)
             except KubeError as exc:

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ DEFAULT_PORT = 8090
 MAX_BODY_BYTES = MAX_FILE_BYTES  # an experiment body may be as large as an experiment file, no larger
 SERVER_FILE = "server.json"
 LOCK_FILE = "server.lock"
+LOCK_TRIES = 5
 
 
 class ServerRefused(Exception):
@@ -133,8 +135,16 @@ def serve(options: ServerOptions) -> int:
     home = (options.home or default_home()).expanduser()
     workdir = (options.workdir or home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
-    server_file = home / SERVER_FILE
     home_lock = _lock_home(home)
+    try:
+        return _serve_home(options, home, workdir)
+    finally:
+        os.close(home_lock)
+
+
+def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
+    """``serve`` once the home is this server's."""
+    server_file = home / SERVER_FILE
     if options.workdir is None or options.db_url is None:
         workdir.mkdir(parents=True, exist_ok=True)
     image_map = default_image_map()
@@ -180,7 +190,6 @@ def serve(options: ServerOptions) -> int:
             if json.loads(server_file.read_text()).get("pid") == os.getpid():
                 server_file.unlink()
         store.close()
-        os.close(home_lock)
     return 0
 
 
@@ -198,19 +207,19 @@ def _lock_home(home: Path) -> int:
     by the kernel when the process ends, however it ends). A second server would share the first one's store
     and overwrite its server.json."""
     fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
+    for attempt in range(LOCK_TRIES):
         try:
-            running = json.loads((home / SERVER_FILE).read_text())
-            where = f" (pid {running.get('pid')}, at {running.get('url')})"
-        except (OSError, ValueError, AttributeError):
-            where = ""
-        raise ServerRefused(
-            f"another pykatib server{where} runs with the home {home}: stop it, or pass another --home"
-        ) from None
-    return fd
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            time.sleep(0.1 * (attempt + 1))  # a client probing whether a server holds it lets go at once
+    os.close(fd)
+    try:
+        running = json.loads((home / SERVER_FILE).read_text())
+        where = f" (pid {running.get('pid')}, at {running.get('url')})"
+    except (OSError, ValueError, AttributeError):
+        where = ""
+    raise ServerRefused(f"another pykatib server{where} runs with the home {home}: stop it, or pass another --home")
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, closing: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ once created, deleting it stops its trials first, and trials, suggestions and po
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -97,7 +98,9 @@ class Resources:
         self.workdir = workdir
         self.image_map = image_map
         self.parser = ExperimentParser()
-        self._write_lock = threading.Lock()  # creates and edits of experiments, one at a time
+        # Creates, edits and deletes one at a time (a patch's read, merge and write included: two patches at
+        # once must not write back each other's old values).
+        self.write_lock = threading.RLock()
         experiments = {
             "listing": self.list_experiments, "get": self.get_experiment, "create": self.create_experiment,
             "replace": self.replace_experiment, "delete": self.delete_experiment,
@@ -181,7 +184,7 @@ class Resources:
             check_runnable(experiment, self.image_map, trial_spec, source_dir)
         except RunRefused as exc:
             raise invalid("Experiment", GROUP, name, [("spec", str(exc))]) from exc
-        with self._write_lock:
+        with self.write_lock:
             try:
                 record = self.store.create_experiment(name, namespace, experiment.to_dict())
             except ExperimentExistsError as exc:
@@ -198,7 +201,7 @@ class Resources:
         """PUT or PATCH: Katib's rules, as its webhook applies them. Only the budget and metadata's labels and
         annotations change; raising maxTrialCount of an experiment that succeeded by reaching it restarts it
         (LongRunning or FromVolume)."""
-        with self._write_lock:
+        with self.write_lock:
             record = self._experiment_record(namespace, name)
             sent_rv = _metadata(body).get("resourceVersion")
             if sent_rv and str(sent_rv) != resource_version(record.updated_at):
@@ -237,8 +240,13 @@ class Resources:
         status = record.status or {}
         finished = bool(status.get("completionTime"))
         restart = False
-        if finished and budget.max_trial_count != old.get("spec", {}).get("maxTrialCount"):
-            restart = self._check_restart(record, budget)
+        if finished and budget.max_trial_count is not None:
+            if budget.max_trial_count != old.get("spec", {}).get("maxTrialCount"):
+                restart = self._check_restart(record, budget)
+            else:  # the same budget again: a raise its controller missed as it ended restarts it now
+                with contextlib.suppress(KubeError):
+                    restart = self._check_restart(record, budget)
+        if restart:
             # A stop asked for before (or while) it ended is spent: the restarted run must not end at once.
             (new.get("metadata") or {}).get("annotations", {}).pop(STOP_ANNOTATION, None)
         if restart:
@@ -314,8 +322,8 @@ class Resources:
         """Stop its controller and trials, then remove its rows and files."""
         record = self._experiment_record(namespace, name)
         served = self._served(record, alpha3=False)
-        self.supervisor.halt(record.namespace, name)
         try:
+            self.supervisor.halt(record.namespace, name)
             trial_dirs = self._delete_rows(record, name)
         finally:
             self.supervisor.forget(record.namespace, name)
@@ -323,7 +331,7 @@ class Resources:
         return served
 
     def _delete_rows(self, record: ExperimentRecord, name: str) -> list[Path]:
-        with self._write_lock:
+        with self.write_lock:
             try:
                 # Its lease, so that no controller (another server, a `pykatib run --resume`) runs it meanwhile.
                 self.store.acquire_lease(record.id, self.supervisor.owner)

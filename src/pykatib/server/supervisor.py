@@ -86,7 +86,7 @@ class Supervisor:
         """Start the loop and drive every unfinished experiment in the store (as after a restart); look again
         every ``rescan_seconds`` for unfinished experiments nobody runs (their owner died or let them go)."""
         self._thread.start()
-        self._submit(self._start_rescan()).result(10)
+        self._loop.call_soon_threadsafe(self._start_rescan)
 
     def drive(self, namespace: str, name: str) -> None:
         """Run the experiment's controller, unless one runs already."""
@@ -143,23 +143,39 @@ class Supervisor:
             return True
         return False
 
-    async def _start_rescan(self) -> None:
-        await self._drive_unfinished()
+    def _start_rescan(self) -> None:
         self._rescan = asyncio.create_task(self._rescan_forever(), name="rescan")
 
     async def _rescan_forever(self) -> None:
+        first = True
         while True:
-            await asyncio.sleep(self._rescan_seconds)
             try:
-                await self._drive_unfinished()
+                await self._drive_unfinished(everything=first)
+                first = False
             except Exception:  # the store is down: try again at the next round
                 log.exception("looking for unfinished experiments")
+            await asyncio.sleep(self._rescan_seconds)
 
-    async def _drive_unfinished(self) -> None:
+    async def _drive_unfinished(self, *, everything: bool) -> None:
+        """At start, every unfinished experiment (as after a restart). Later, those whose controller died
+        (its lease left behind, expired or its process gone) and those created here but never started: not
+        one that a `pykatib run` let go on Ctrl-C (its lease released), which waits for its --resume."""
         records = await asyncio.to_thread(self.store.list_experiments)
+        now = datetime.now(UTC)
         for record in records:
-            if not (record.status or {}).get("completionTime"):
-                await self._drive((record.namespace, record.name))
+            if (record.status or {}).get("completionTime"):
+                continue
+            key = (record.namespace, record.name)
+            if key in self._tasks or key in self._starting:
+                continue
+            try:
+                if not everything and (record.status or {}).get("conditions"):
+                    lease = await asyncio.to_thread(self.store.get_lease, record.id)
+                    if lease is None or lease.owner.id == self.owner.id or lease.held_by_another(self.owner, now):
+                        continue
+                await self._drive(key)
+            except Exception:  # one experiment's store error does not end the round
+                log.exception("experiment %s/%s", *key)
 
     async def _drive(self, key: Key) -> None:
         if key in self._tasks or key in self._starting or key in self._deleting:
