@@ -8,6 +8,7 @@ trial (a local process here), labelled as Katib labels trial pods so that ``kube
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections import OrderedDict
@@ -34,6 +35,7 @@ from pykatib.trial.job import ContainerProcess, job_processes
 
 V1BETA1 = f"{GROUP}/v1beta1"
 V1ALPHA3 = f"{GROUP}/v1alpha3"
+_PARSED_VERSIONS = itertools.count(1)
 RUN_SPEC_CACHE = 10_000  # rendered run specs kept per experiment (a few KB each)
 _UID_NAMESPACE = uuid.UUID("6f1d2a34-5b8e-4c1f-9a7d-2e3b4c5d6e7f")
 
@@ -109,6 +111,7 @@ class ParsedExperiment:
     trial_spec: dict[str, Any] | None
     errors: list[str]
     run_specs: OrderedDict[str, dict[str, Any] | None] = field(default_factory=OrderedDict)
+    version: int = field(default_factory=lambda: next(_PARSED_VERSIONS))  # unique per parse, for caches
 
 
 class ExperimentParser:

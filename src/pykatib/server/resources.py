@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from pykatib.server.objects import (
     uid,
 )
 from pykatib.server.supervisor import Budget, Supervisor
-from pykatib.spec.conditions import ExperimentCondition, ExperimentReason
+from pykatib.spec.conditions import ACTIVE_PHASES, ExperimentCondition, ExperimentReason
 from pykatib.spec.loader import ConfigMaps, load_document
 from pykatib.spec.models import ResumePolicy
 from pykatib.spec.validation import name_problem, namespace_problem
@@ -57,6 +58,7 @@ from pykatib.store import (
     error_line,
 )
 
+FINISHED_TRIALS_KEPT = 10_000  # finished trials' whole objects, kept for lists and gets
 COMPLETE_ONE_BY_ONE = 50  # up to this many trials of one experiment are read one by one, more in one list
 ALPHA3_KIND = "experiments.v1alpha3"  # kube_objects' kind for the v1alpha3 form an experiment came in
 DEFAULT_NAMESPACES = ("default",)
@@ -98,6 +100,7 @@ class Resources:
         self.workdir = workdir
         self.image_map = image_map
         self.parser = ExperimentParser()
+        self._finished: OrderedDict[tuple[int, Any, int], dict[str, Any]] = OrderedDict()
         # Creates, edits and deletes one at a time (a patch's read, merge and write included: two patches at
         # once must not write back each other's old values).
         self.write_lock = threading.RLock()
@@ -391,9 +394,22 @@ class Resources:
         owner = experiment_owner(record)
         if not full:
             return [trial_object(t, record, owner=owner) for t in trials]
-        summaries = self.store.metric_summaries(record.id, [t.id for t in trials])
         parsed = self.parser.parse(record, self.config_maps())
-        return [trial_object(t, record, metrics=summaries.get(t.id), parsed=parsed, owner=owner) for t in trials]
+        # A finished trial's object never changes while its row and the experiment's document do not: its
+        # observations were stored before its end. Those are kept, and only the others read their metrics.
+        keys = {t.id: (t.id, t.updated_at, parsed.version) for t in trials}
+        built = {t.id: self._finished.get(keys[t.id]) for t in trials}
+        missing = [t for t in trials if built[t.id] is None]
+        if missing:
+            summaries = self.store.metric_summaries(record.id, [t.id for t in missing])
+            for t in missing:
+                obj = trial_object(t, record, metrics=summaries.get(t.id), parsed=parsed, owner=owner)
+                built[t.id] = obj
+                if t.phase not in ACTIVE_PHASES:
+                    self._finished[keys[t.id]] = obj
+                    if len(self._finished) > FINISHED_TRIALS_KEPT:
+                        self._finished.popitem(last=False)
+        return [built[t.id] for t in trials]  # type: ignore[misc]
 
     def complete_trials(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add each trial's observation and run spec (for a page of a list, not a Table)."""
@@ -427,11 +443,7 @@ class Resources:
 
     def get_trial(self, namespace: str | None, name: str, *, full: bool = True) -> dict[str, Any]:
         trial, record = self._trial_record(namespace, name)
-        if not full:
-            return trial_object(trial, record)
-        summaries = self.store.metric_summaries(record.id, [trial.id])
-        parsed = self.parser.parse(record, self.config_maps())
-        return trial_object(trial, record, metrics=summaries.get(trial.id), parsed=parsed)
+        return self._trial_objects(record, [trial], full=full)[0]
 
     # --- suggestions ----------------------------------------------------------------------------------
 
