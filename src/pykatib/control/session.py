@@ -19,6 +19,7 @@ from pykatib.earlystop import early_stopping_available
 from pykatib.execute.localize import ImageMap
 from pykatib.metrics.collector import CollectorUnavailableError
 from pykatib.spec.conditions import ExperimentCondition, ExperimentReason
+from pykatib.spec.errors import SpecError
 from pykatib.spec.models import Experiment, ResumePolicy
 from pykatib.spec.validation import namespace_problem
 from pykatib.store import ExperimentRecord, Store, experiment_dir
@@ -89,22 +90,29 @@ def plan_run(store: Store, experiment: Experiment, *, resume: bool) -> Plan:
     old_max = (record.spec.get("spec") or {}).get("maxTrialCount")
     if new_max == old_max or new_max is None:
         return Plan("finished", record)
-    reasons = [
-        c.get("reason") for c in record.status.get("conditions", []) if c.get("type") == ExperimentCondition.SUCCEEDED
-    ]
-    if ExperimentReason.MAX_TRIALS_REACHED not in reasons or experiment.spec.resume_policy not in (
+    refusal = restart_refusal(record.status, experiment.spec.resume_policy, new_max)
+    if refusal is not None:
+        raise RunRefused(str(refusal))
+    return Plan("restart", record)
+
+
+def restart_refusal(status: dict[str, Any], resume_policy: str | None, new_max: int) -> SpecError | None:
+    """Katib's rule for raising maxTrialCount of an ended experiment, or why it may not restart: it must have
+    succeeded by reaching maxTrialCount, its resumePolicy be LongRunning or FromVolume, and the new
+    maxTrialCount exceed its trials. ``pykatib run --resume`` and the server both apply it."""
+    reasons = [c.get("reason") for c in status.get("conditions", []) if c.get("type") == ExperimentCondition.SUCCEEDED]
+    if ExperimentReason.MAX_TRIALS_REACHED not in reasons or resume_policy not in (
         ResumePolicy.LONG_RUNNING,
         ResumePolicy.FROM_VOLUME,
     ):
-        raise RunRefused(
+        return SpecError(
+            "",
             "Experiment can be restarted if it is in succeeded state by reaching max trials and "
-            "spec.resumePolicy = LongRunning or spec.resumePolicy = FromVolume"
+            "spec.resumePolicy = LongRunning or spec.resumePolicy = FromVolume",
         )
-    if new_max <= int(record.status.get("trials", 0)):
-        raise RunRefused(
-            f"spec.maxTrialCount: must be greater than status.trials count ({record.status.get('trials')})"
-        )
-    return Plan("restart", record)
+    if new_max <= int(status.get("trials", 0)):
+        return SpecError("spec.maxTrialCount", f"must be greater than status.trials count ({status.get('trials')})")
+    return None
 
 
 def not_in_store_message(namespace: str, name: str, shown_url: str) -> str:
@@ -115,12 +123,19 @@ def not_in_store_message(namespace: str, name: str, shown_url: str) -> str:
     )
 
 
-def _check_only_budget_changed(old: dict[str, Any], new: dict[str, Any]) -> None:
-    def strip(doc: dict[str, Any]) -> dict[str, Any]:
-        spec = {k: v for k, v in (doc.get("spec") or {}).items() if k not in EDITABLE}
-        return {"spec": spec, "metadata": {k: doc.get("metadata", {}).get(k) for k in ("name", "namespace")}}
+def changed_beyond_budget(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The spec fields, other than the editable budget, in which two experiment documents differ (sorted)."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    return sorted(
+        k for k in old_spec.keys() | new_spec.keys() if k not in EDITABLE and old_spec.get(k) != new_spec.get(k)
+    )
 
-    if strip(old) != strip(new):
+
+def _check_only_budget_changed(old: dict[str, Any], new: dict[str, Any]) -> None:
+    def identity(doc: dict[str, Any]) -> list[Any]:
+        return [doc.get("metadata", {}).get(k) for k in ("name", "namespace")]
+
+    if changed_beyond_budget(old, new) or identity(old) != identity(new):
         raise RunRefused(
             "only spec.parallelTrialCount, spec.maxTrialCount and spec.maxFailedTrialCount are editable: "
             "the file differs from the stored experiment in other fields"

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pykatib.control.session import EDITABLE, RunRefused, check_runnable, remove_experiment_files
+from pykatib.control.session import (
+    EDITABLE,
+    RunRefused,
+    changed_beyond_budget,
+    check_runnable,
+    remove_experiment_files,
+    restart_refusal,
+)
 from pykatib.control.status import condition
 from pykatib.execute.localize import ImageMap
 from pykatib.server.kube.errors import (
@@ -46,7 +53,6 @@ from pykatib.server.objects import (
 from pykatib.server.supervisor import Budget, Supervisor
 from pykatib.spec.conditions import ACTIVE_PHASES, ExperimentCondition, ExperimentReason
 from pykatib.spec.loader import ConfigMaps, load_document
-from pykatib.spec.models import ResumePolicy
 from pykatib.spec.validation import name_problem, namespace_problem
 from pykatib.store import (
     ExperimentExistsError,
@@ -232,11 +238,10 @@ class Resources:
         experiment, _ = self._validated(body, name)
         new = experiment.to_dict()
         old = record.spec
-        changed = [k for k in set(new.get("spec", {})) | set(old.get("spec", {}))
-                   if k not in EDITABLE and new.get("spec", {}).get(k) != old.get("spec", {}).get(k)]  # fmt: skip
+        changed = changed_beyond_budget(old, new)
         if changed:
             fields = [(f"spec.{k}", "Forbidden: only spec.parallelTrialCount, spec.maxTrialCount and "
-                       "spec.maxFailedTrialCount are editable") for k in sorted(changed)]  # fmt: skip
+                       "spec.maxFailedTrialCount are editable") for k in changed]  # fmt: skip
             raise invalid("Experiment", GROUP, name, fields)
         spec = new["spec"]
         budget = Budget(spec.get("maxTrialCount"), spec.get("parallelTrialCount"), spec.get("maxFailedTrialCount"))
@@ -303,22 +308,11 @@ class Resources:
         self.store.replace_object(form.id, body)
 
     def _check_restart(self, record: ExperimentRecord, budget: Budget) -> bool:
-        """Katib's webhook: an ended experiment restarts only when it succeeded by reaching maxTrialCount, its
-        resumePolicy is LongRunning or FromVolume, and the new maxTrialCount exceeds its trials."""
-        conditions = (record.status or {}).get("conditions") or []
-        reasons = [c.get("reason") for c in conditions if c.get("type") == ExperimentCondition.SUCCEEDED]
+        """Katib's webhook on raising maxTrialCount of an ended experiment (``session.restart_refusal``)."""
         policy = (record.spec.get("spec") or {}).get("resumePolicy")
-        if ExperimentReason.MAX_TRIALS_REACHED not in reasons or policy not in (
-            ResumePolicy.LONG_RUNNING.value,
-            ResumePolicy.FROM_VOLUME.value,
-        ):
-            raise invalid("Experiment", GROUP, record.name, [("spec.maxTrialCount", (
-                "Experiment can be restarted if it is in succeeded state by reaching max trials and "
-                "spec.resumePolicy = LongRunning or spec.resumePolicy = FromVolume"))])  # fmt: skip
-        trials = int((record.status or {}).get("trials", 0))
-        if budget.max_trial_count is not None and budget.max_trial_count <= trials:
-            raise invalid("Experiment", GROUP, record.name, [
-                ("spec.maxTrialCount", f"must be greater than status.trials count ({trials})")])  # fmt: skip
+        refusal = restart_refusal(record.status or {}, policy, budget.max_trial_count or 0)
+        if refusal is not None:
+            raise invalid("Experiment", GROUP, record.name, [("spec.maxTrialCount", refusal.message)])
         return True
 
     def delete_experiment(self, namespace: str | None, name: str) -> dict[str, Any]:
