@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 import click
 import httpx
 
+from pykatib.server.home import LOCK_FILE, SERVER_FILE, default_home
 from pykatib.server.net import is_loopback
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-SERVER_FILE = "server.json"
 SERVER_LOG = "server.log"
 START_TIMEOUT_S = 30.0
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io, application/json"
@@ -112,8 +112,7 @@ class ServerInfo:
 
 def home_dir(home: str | Path | None = None) -> Path:
     """``--home``, else ``$PYKATIB_HOME``, else ``~/.pykatib``."""
-    chosen = home or os.environ.get("PYKATIB_HOME") or "~/.pykatib"
-    return Path(chosen).expanduser()
+    return default_home(home)
 
 
 def read_server_file(home: Path) -> ServerInfo | None:
@@ -271,7 +270,7 @@ def _log_tail(path: Path, start: int, lines: int = 3) -> str:
 def _locked(home: Path) -> bool:
     """Whether a server holds the home's lock (it may not have written server.json yet)."""
     try:
-        fd = os.open(home / "server.lock", os.O_RDONLY)
+        fd = os.open(home / LOCK_FILE, os.O_RDONLY)
     except OSError:
         return False
     try:

@@ -6,9 +6,6 @@ Katib on Kubernetes read the same lines; errors are one line on stderr (see ``co
 from __future__ import annotations
 
 import codecs
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,7 @@ from pykatib.client.resources import (
     echo_object,
     resource_named,
 )
+from pykatib.server.home import write_atomically
 from pykatib.server.names import EXPERIMENT_LABEL, PRIMARY_LABEL, TRIAL_LABEL
 
 PAGE_SIZE = 500
@@ -246,16 +244,9 @@ def write_kubeconfig(options: ServerOptions, output: str | None = None, namespac
             click.echo(text, nl=False)
             return EXIT_OK
         target = Path(output).expanduser()
-        temporary: str | None = None
         try:
-            descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")  # mode 0600
-            with os.fdopen(descriptor, "w") as stream:
-                stream.write(text)
-            os.replace(temporary, target)
+            write_atomically(target, text.encode())  # mode 0600: it holds the token
         except OSError as exc:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
             raise ClientError(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE) from exc
         click.echo(f"wrote {target}: KUBECONFIG={target} kubectl get experiments")
         return EXIT_OK

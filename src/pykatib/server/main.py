@@ -27,6 +27,7 @@ import uvicorn
 
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.server.api import create_app
+from pykatib.server.home import LOCK_FILE, SERVER_FILE, default_home, write_atomically
 from pykatib.server.kube.errors import too_large, unauthorized
 from pykatib.server.net import is_loopback
 from pykatib.server.resources import Resources, stored_config_maps
@@ -39,18 +40,11 @@ from pykatib.store.lease import process_key
 log = logging.getLogger("pykatib.server")
 DEFAULT_PORT = 8090
 MAX_BODY_BYTES = MAX_FILE_BYTES  # an experiment body may be as large as an experiment file, no larger
-SERVER_FILE = "server.json"
-LOCK_FILE = "server.lock"
 LOCK_TRIES = 5
 
 
 class ServerRefused(Exception):
     """The server cannot start as asked; the message says why."""
-
-
-def default_home() -> Path:
-    """Where a server keeps its state and ``server.json`` unless told: ``$PYKATIB_HOME`` or ``~/.pykatib``."""
-    return Path(os.environ.get("PYKATIB_HOME") or Path.home() / ".pykatib")
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,7 @@ def serve(options: ServerOptions) -> int:
             f"refusing to listen on {options.host} without a token: anyone who reaches it could run commands as "
             "you. Pass --token (or PYKATIB_TOKEN), or listen on 127.0.0.1"
         )
-    home = (options.home or default_home()).expanduser()
+    home = default_home(options.home)
     workdir = (options.workdir or home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
     home_lock = _lock_home(home)
@@ -177,11 +171,11 @@ def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
     server = _Server(config)
     try:
         supervisor.start()
-        _write_server_file(server_file, {
+        write_atomically(server_file, json.dumps({
             "url": url, "token": options.token, "pid": os.getpid(), "process_key": process_key(os.getpid()),
             "workdir": str(workdir.resolve()),
             "db": store.shown_url, "ui": f"{url}/", "ca": str(ca.resolve()) if ca else None,
-        })  # fmt: skip
+        }).encode())  # fmt: skip
         log.warning("pykatib server listening on %s (store %s, workdir %s)", url, store.shown_url, workdir)
         asyncio.run(_serve(server, sock, closing))
     finally:
@@ -248,11 +242,3 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(False)
     return sock
-
-
-def _write_server_file(path: Path, content: dict[str, Any]) -> None:
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as stream:
-        json.dump(content, stream)
-    os.replace(temporary, path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from pykatib.server.home import write_atomically
 
 CERT_FILE = "tls.crt"
 KEY_FILE = "tls.key"
@@ -85,8 +86,8 @@ def self_signed(home: Path, host: str) -> tuple[Path, Path]:
     key_bytes = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    _write(key_path, key_bytes, 0o600)
-    _write(cert_path, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(key_path, key_bytes, 0o600)
+    write_atomically(cert_path, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert_path, key_path
 
 
@@ -102,11 +103,3 @@ def _usable(cert_path: Path, key_path: Path, names: list[str], addresses: list[s
     covered_addresses = {str(a) for a in alternatives.get_values_for_type(x509.IPAddress)}
     fresh = certificate.not_valid_after_utc - datetime.now(UTC) > timedelta(days=RENEW_DAYS)
     return fresh and set(names) <= covered_names and set(addresses) <= covered_addresses
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as stream:
-        stream.write(data)
-    os.replace(temporary, path)
