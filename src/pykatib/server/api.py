@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pykatib.server.kind import Kind, ListQuery
 from pykatib.server.kube import discovery, openapi
 from pykatib.server.kube.errors import KubeError, bad_request, method_not_allowed, unsupported_media_type
 from pykatib.server.kube.kinds import KindInfo, find_kind
@@ -31,7 +32,7 @@ from pykatib.server.kube.patch import apply_patch
 from pykatib.server.kube.selectors import FieldSelector, LabelSelector
 from pykatib.server.kube.table import parse_include_object, table, wants_table
 from pykatib.server.objects import EXPERIMENT_LABEL, TRIAL_LABEL
-from pykatib.server.resources import Kind, ListQuery, Resources, store_error
+from pykatib.server.resources import Resources, store_error
 from pykatib.spec import safe_yaml
 
 log = logging.getLogger(__name__)

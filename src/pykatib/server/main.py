@@ -27,10 +27,11 @@ import uvicorn
 
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.server.api import create_app
+from pykatib.server.core_kinds import stored_config_maps
 from pykatib.server.home import LOCK_FILE, SERVER_FILE, default_home, write_atomically
 from pykatib.server.kube.errors import too_large, unauthorized
 from pykatib.server.net import is_loopback
-from pykatib.server.resources import Resources, stored_config_maps
+from pykatib.server.resources import Resources
 from pykatib.server.supervisor import Supervisor
 from pykatib.server.tls import self_signed
 from pykatib.spec.limits import MAX_FILE_BYTES

@@ -1,5 +1,5 @@
 """Each kind the server serves, read from and written to the store: Katib's Experiment, Trial and Suggestion,
-and the core Pod, ConfigMap, Namespace and Event.
+and the core Pod and Event (ConfigMaps and namespaces are kept whole: ``core_kinds``).
 
 The API layer (``api``) does what is common to every kind (selectors, paging, tables, patches, watch); a
 kind here lists, gets, creates, replaces and deletes its objects, and applies Katib's rules: an experiment
@@ -13,8 +13,7 @@ import contextlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ from pykatib.control.session import (
 )
 from pykatib.control.status import condition
 from pykatib.execute.localize import ImageMap
+from pykatib.server.core_kinds import stored_config_maps, stored_kind
+from pykatib.server.kind import Kind, ListQuery, metadata_of
 from pykatib.server.kube.errors import (
     KubeError,
     already_exists,
@@ -48,17 +49,14 @@ from pykatib.server.objects import (
     suggestion_object,
     trial_object,
     trial_pods,
-    uid,
 )
 from pykatib.server.supervisor import Budget, Supervisor
 from pykatib.spec.conditions import ACTIVE_PHASES, ExperimentCondition, ExperimentReason
 from pykatib.spec.loader import ConfigMaps, load_document
-from pykatib.spec.validation import name_problem, namespace_problem
 from pykatib.store import (
     ExperimentExistsError,
     ExperimentOwnedError,
     ExperimentRecord,
-    KubeObjectExistsError,
     Store,
     TrialRecord,
     error_line,
@@ -67,34 +65,6 @@ from pykatib.store import (
 FINISHED_TRIALS_KEPT = 10_000  # finished trials' whole objects, kept for lists and gets
 COMPLETE_ONE_BY_ONE = 50  # up to this many trials of one experiment are read one by one, more in one list
 ALPHA3_KIND = "experiments.v1alpha3"  # kube_objects' kind for the v1alpha3 form an experiment came in
-DEFAULT_NAMESPACES = ("default",)
-
-
-@dataclass
-class ListQuery:
-    """What the API layer knows before listing: a name or experiment the selectors pin down, and whether
-    whole objects are needed (a Table needs only metadata and the printer columns)."""
-
-    name: str | None = None
-    experiment: str | None = None
-    trial: str | None = None
-    full: bool = True
-
-
-@dataclass
-class Kind:
-    """A kind's operations; each raises KubeError for what the client did wrong."""
-
-    listing: Callable[[str | None, ListQuery], list[dict[str, Any]]]
-    get: Callable[[str | None, str], dict[str, Any]]
-    create: Callable[[str | None, dict[str, Any]], dict[str, Any]] | None = None
-    replace: Callable[[str | None, str, dict[str, Any]], dict[str, Any]] | None = None
-    delete: Callable[[str | None, str], dict[str, Any]] | None = None
-    # Fills in what listing() left out for a Table (trial metrics and run specs), for the page only.
-    complete: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
-    # One page read from the store, and how many there are in all: for a list that needs no other filter.
-    page: Callable[[str | None, ListQuery, int, int | None], tuple[list[dict[str, Any]], int]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Resources:
@@ -129,8 +99,8 @@ class Resources:
             (f"{GROUP}/v1beta1", "suggestions"): Kind(listing=self.list_suggestions, get=self.get_suggestion),
             ("v1", "pods"): Kind(listing=self.list_pods, get=self.get_pod),
             ("v1", "events"): Kind(listing=lambda ns, q: [], get=self._no_event),
-            ("v1", "configmaps"): self._stored_kind("configmaps", "ConfigMap", namespaced=True),
-            ("v1", "namespaces"): self._stored_kind("namespaces", "Namespace", namespaced=False),
+            ("v1", "configmaps"): stored_kind(store, "configmaps", "ConfigMap", namespaced=True),
+            ("v1", "namespaces"): stored_kind(store, "namespaces", "Namespace", namespaced=False),
         }
 
     # --- experiments ----------------------------------------------------------------------------------
@@ -176,7 +146,7 @@ class Resources:
 
     def create_experiment(self, namespace: str | None, body: dict[str, Any], *, alpha3: bool = False) -> dict[str, Any]:
         namespace = namespace or "default"
-        metadata = _metadata(body)
+        metadata = metadata_of(body)
         name = str(metadata.get("name") or "")
         if not name:
             raise invalid("Experiment", GROUP, name, [("metadata.name", "Required value: name is required")])
@@ -212,16 +182,16 @@ class Resources:
         (LongRunning or FromVolume)."""
         with self.write_lock:
             record = self._experiment_record(namespace, name)
-            sent_rv = _metadata(body).get("resourceVersion")
+            sent_rv = metadata_of(body).get("resourceVersion")
             if sent_rv and str(sent_rv) != resource_version(record.updated_at):
                 raise conflict(
                     "experiments", GROUP, name,
                     "the object has been modified; please apply your changes to the latest version and try again",
                 )  # fmt: skip
-            sent_name = _metadata(body).get("name")
+            sent_name = metadata_of(body).get("name")
             if sent_name not in (None, name):
                 raise bad_request(f"the name of the object ({sent_name}) does not match the name on the URL ({name})")
-            body = {**body, "metadata": {**_metadata(body), "name": name, "namespace": record.namespace}}
+            body = {**body, "metadata": {**metadata_of(body), "name": name, "namespace": record.namespace}}
             if alpha3:
                 form = self.store.get_object(ALPHA3_KIND, record.namespace, name)
                 return self._replace_alpha3(record, form.id if form else None, body)
@@ -513,139 +483,6 @@ class Resources:
 
     def config_maps(self) -> ConfigMaps:
         return stored_config_maps(self.store)
-
-    def _stored_kind(self, plural: str, kind: str, *, namespaced: bool) -> Kind:
-        def scope(namespace: str | None) -> str:
-            return (namespace or "default") if namespaced else ""
-
-        def served(record: Any) -> dict[str, Any]:
-            body = json.loads(json.dumps(record.body))
-            metadata = body.setdefault("metadata", {})
-            metadata.update(
-                name=record.name,
-                uid=_uid(kind, record),
-                resourceVersion=resource_version(record.updated_at),
-                creationTimestamp=record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            )
-            if namespaced:
-                metadata["namespace"] = record.namespace
-            body.update(apiVersion="v1", kind=kind)
-            if kind == "Namespace":
-                body["status"] = {"phase": "Active"}
-            return body
-
-        def implicit_namespaces() -> list[dict[str, Any]]:
-            stored = {r.name for r in self.store.list_objects("namespaces")}
-            names = [*DEFAULT_NAMESPACES, *sorted({r.namespace for r in self.store.list_experiments()})]
-            out, seen = [], set(stored)
-            for name in names:
-                if name not in seen:
-                    seen.add(name)
-                    out.append(_namespace(name))
-            return out
-
-        def list_(namespace: str | None, query: ListQuery) -> list[dict[str, Any]]:
-            records = self.store.list_objects(plural, scope(namespace) if namespaced and namespace else None)
-            objects = [served(r) for r in records]
-            if kind == "Namespace":
-                objects += implicit_namespaces()
-            if query.name is not None:
-                objects = [o for o in objects if o["metadata"]["name"] == query.name]
-            return objects
-
-        def get(namespace: str | None, name: str) -> dict[str, Any]:
-            record = self.store.get_object(plural, scope(namespace), name)
-            if record is not None:
-                return served(record)
-            if kind == "Namespace" and namespace_problem(name) is None:
-                return _namespace(name)  # every namespace exists here: Katib's examples name their own
-            raise not_found(plural, "", name)
-
-        def create(namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
-            metadata = _metadata(body)
-            name = str(metadata.get("name") or "")
-            if namespaced and metadata.get("namespace") not in (None, scope(namespace)):
-                raise bad_request(
-                    f"the namespace of the provided object ({metadata.get('namespace')}) does not match the "
-                    f"namespace sent on the request ({scope(namespace)})"
-                )
-            problem = name_problem(name) if name else "Required value: name is required"
-            if problem:
-                raise invalid(kind, "", name, [("metadata.name", problem)])
-            _check_body(kind, body)
-            try:
-                record = self.store.create_object(plural, scope(namespace), name, _kept(body))
-            except KubeObjectExistsError as exc:
-                raise already_exists(plural, "", name) from exc
-            return served(record)
-
-        def replace(namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
-            record = self.store.get_object(plural, scope(namespace), name)
-            if record is None:
-                if kind == "Namespace":
-                    return create(namespace, {**body, "metadata": {**_metadata(body), "name": name}})
-                raise not_found(plural, "", name)
-            sent_rv = _metadata(body).get("resourceVersion")
-            if sent_rv and str(sent_rv) != resource_version(record.updated_at):
-                raise conflict(plural, "", name, "the object has been modified; please apply your changes to the "
-                               "latest version and try again")  # fmt: skip
-            _check_body(kind, body)
-            self.store.replace_object(record.id, _kept({**body, "metadata": {**_metadata(body),
-                                                                              "name": name}}))  # fmt: skip
-            updated = self.store.get_object(plural, scope(namespace), name)
-            assert updated is not None
-            return served(updated)
-
-        def delete(namespace: str | None, name: str) -> dict[str, Any]:
-            record = self.store.get_object(plural, scope(namespace), name)
-            if record is None:
-                raise not_found(plural, "", name)
-            if kind == "Namespace" and self.store.list_experiments(name):
-                raise conflict(plural, "", name, "it holds experiments: delete them first")
-            body = served(record)
-            self.store.delete_object(record.id)
-            return body
-
-        return Kind(listing=list_, get=get, create=create, replace=replace, delete=delete)
-
-
-def stored_config_maps(store: Store) -> ConfigMaps:
-    """The ConfigMaps applied to the server, as the loader reads a trial template from them."""
-    return {(r.namespace, r.name): dict(r.body.get("data") or {}) for r in store.list_objects("configmaps")}
-
-
-def _namespace(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "resourceVersion": "1"},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}  # fmt: skip
-
-
-def _uid(kind: str, record: Any) -> str:
-    return uid(kind, f"{record.namespace}/{record.name}", record.created_at)
-
-
-def _metadata(body: dict[str, Any]) -> dict[str, Any]:
-    """The body's metadata (empty when absent); 400 when it is not an object."""
-    metadata = body.get("metadata")
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise bad_request(f"metadata must be an object, got {type(metadata).__name__}")
-    return metadata
-
-
-def _kept(body: dict[str, Any]) -> dict[str, Any]:
-    """What is stored of a core object: all but the server's own metadata."""
-    metadata = {k: v for k, v in _metadata(body).items()
-                if k not in ("uid", "resourceVersion", "creationTimestamp", "managedFields")}  # fmt: skip
-    return {**{k: v for k, v in body.items() if k != "status"}, "metadata": metadata}
-
-
-def _check_body(kind: str, body: dict[str, Any]) -> None:
-    if kind == "ConfigMap":
-        data = body.get("data")
-        if data is not None and (not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values())):
-            raise invalid(kind, "", str(_metadata(body).get("name")),
-                          [("data", "Invalid value: must be a map of strings")])  # fmt: skip
 
 
 def store_error(exc: Exception) -> KubeError:
