@@ -123,6 +123,7 @@ class Server:
             home.parent / f"{home.name}.kubeconfig", self.local_url, self.token, ca=self.ca
         )
         self.cache_dir = home.parent / f"{home.name}.kube-cache"
+        self.db_manager: str = info["db_manager"]  # Katib's DB manager (gRPC): 127.0.0.1:PORT
 
     # --- reaching it ----------------------------------------------------------------------------------
 
@@ -243,7 +244,9 @@ class Server:
 
 
 def server_command(home: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "pykatib.cli", "server", "--port", "0", "--home", str(home), *args]
+    """``--grpc-port 0``: test servers never take Katib's port 6789 (nor collide on it)."""
+    command = [sys.executable, "-m", "pykatib.cli", "server", "--port", "0", "--grpc-port", "0"]
+    return [*command, "--home", str(home), *args]
 
 
 def start_server(home: Path, *args: str, timeout: float = START_TIMEOUT) -> Server:

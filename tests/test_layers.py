@@ -11,12 +11,13 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "pykatib"
 
 # Lowest first. A package may import packages of lower layers only; those of one layer are independent.
 LAYERS: list[set[str]] = [
-    {"trial", "metrics"},  # the template language and job kinds; metric parsing
+    {"trial", "metrics", "api"},  # the template language and job kinds; metric parsing; Katib's gRPC API
     {"spec"},  # the Experiment: models, loading, defaults, validation, the algorithm registry
     {"store", "suggest", "earlystop", "execute", "report"},  # what the controller plugs together; report_metrics
-    {"control", "progress"},  # the controller; the live display
+    {"control", "progress", "dbmanager"},  # the controller; the live display; Katib's DB manager (gRPC)
     {"cli_run", "server"},  # pykatib run; pykatib server
     {"client"},  # the verbs that talk to a server (they share its protocol helpers)
+    {"sdk"},  # Katib's Python SDK (KatibClient, models, search) over the client's connection
     {"cli", "__init__"},  # the command; the package's public names
 ]
 

@@ -238,9 +238,16 @@ def _delete_local(name: str, namespace: str | None, db_url: str | None, workdir:
     default=None,
     help="The certificate's private key.",
 )
+@click.option(
+    "--grpc-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port of Katib's DB manager (gRPC, on 127.0.0.1 only) [default: Katib's 6789, or a free port when it is "
+    "taken]; 0 picks a free port.",
+)
 def server_command(
     host: str, port: int, db_url: str | None, workdir: Path | None, token: str | None, home: Path | None,
-    images: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None,
+    images: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, grpc_port: int | None,
 ) -> None:  # fmt: skip
     """Run experiments and serve the Kubernetes API for Katib's kinds (kubectl, the Katib SDK, pykatib's verbs).
 
@@ -255,7 +262,7 @@ def server_command(
     from pykatib.store import StoreError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = ServerOptions(host, port, db_url, workdir, token or None, home, images, tls_cert, tls_key)
+    options = ServerOptions(host, port, db_url, workdir, token or None, home, images, tls_cert, tls_key, grpc_port)
     try:
         sys.exit(serve(options))
     except (ServerRefused, StoreError, ValueError) as exc:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pykatib.control.runner import ExperimentController
 from pykatib.control.session import RunRefused, check_runnable, not_in_store_message, plan_run
+from pykatib.dbmanager import DBManager, trial_resolver
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.progress import Progress, optimal_summary, trials_table
 from pykatib.spec.conditions import ExperimentCondition
@@ -109,10 +110,11 @@ def run_file(options: RunOptions) -> int:
         else:
             started = True
             metric = str(objective.objective_metric_name)
-            with Progress(err, str(experiment.metadata.name), metric) as progress, _log_lines(err):
+            db_manager = _db_manager(store, workdir)
+            with Progress(err, str(experiment.metadata.name), metric) as progress, _log_lines(err), db_manager:
                 controller = ExperimentController(
                     experiment, store, workdir=workdir, image_map=image_map, trial_spec=trial_spec,
-                    on_change=progress.update,
+                    on_change=progress.update, trial_env=db_manager.trial_env(),
                 )  # fmt: skip
                 ended = _run_interruptibly(controller)
             if ended is None:
@@ -134,6 +136,14 @@ def run_file(options: RunOptions) -> int:
     finally:
         if store is not None:
             store.close()
+
+
+def _db_manager(store: Store, workdir: Path) -> DBManager:
+    """Katib's DB manager for the run's trials (``report_metrics`` of Katib's SDK), on a free port of 127.0.0.1."""
+    try:
+        return DBManager(store, trial_resolver(store, workdir), 0)
+    except OSError as exc:
+        raise RunRefused(f"Katib's DB manager cannot listen on 127.0.0.1: {exc.strerror or exc}") from exc
 
 
 class _OneLineHandler(logging.Handler):

@@ -272,12 +272,77 @@ def test_push_collector(tmp_path: Path, workdir: Path, kind: str) -> None:
     assert status["currentOptimalTrial"]["bestTrialName"] == best.name
 
 
-def test_a_collector_kind_that_cannot_run_here_is_refused_before_any_trial(tmp_path: Path, workdir: Path) -> None:
+# Katib's custom-metrics-collector example, with the stand-in collector's command spelled out: the trial writes
+# `{metricName: ..., metricValue: ...}` lines to /katib/mnist.log; the collector follows that file and reports
+# each value to Katib's DB manager over gRPC at Katib's in-cluster address.
+CUSTOM_TRIAL = """
+import sys, time
+x = float(sys.argv[1])
+with open(sys.argv[2], "a") as log:
+    for step in (3, 2, 1):
+        log.write(f"{{metricName: accuracy, metricValue: {x / step}}}\\n")
+        log.flush()
+        time.sleep(0.2)
+    log.write(f"accuracy={x}")  # the last line, without its newline: read once the trial has ended
+"""
+
+
+def custom_collector(**container: Any) -> dict[str, Any]:
+    base = {
+        "name": "custom-metrics-logger-and-collector",
+        "image": "ghcr.io/kubeflow/katib/custom-metrics-collector:latest",
+        "command": ["python3", "/opt/katib/custom_metrics_collector.py"],
+        "args": ["-m", "accuracy", "-s", "katib-db-manager.kubeflow:6789", "-path", "/katib/mnist.log"],
+        "env": [{"name": "TrialNamePrefix", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+    }
+    return {**base, **container}
+
+
+def custom_experiment(script: Path, collector: dict[str, Any]) -> dict[str, Any]:
+    return make_experiment(
+        ["python3", str(script), "${trialParameters.x}", "/katib/mnist.log"],
+        objective={"type": "maximize", "objectiveMetricName": "accuracy"},
+        metricsCollectorSpec={
+            "source": {"fileSystemPath": {"path": "/katib/mnist.log", "kind": "File"}},
+            "collector": {"kind": "Custom", "customCollector": collector},
+        },
+        maxTrialCount=2,
+    )
+
+
+def test_custom_collector_runs_beside_each_trial_and_reports_over_grpc(tmp_path: Path, workdir: Path) -> None:
     """Once, Katib's custom-metrics-collector example validated and then died with a traceback at run time."""
-    collector = {"kind": "Custom", "customCollector": {"name": "c", "image": "example/collector", "args": ["-m"]}}
-    doc = make_experiment(["sh", "-c", "echo loss=0.1"], metricsCollectorSpec={"collector": collector})
+    script = write_script(tmp_path, "trial.py", CUSTOM_TRIAL)
+    status = run_ok(tmp_path, workdir, custom_experiment(script, custom_collector()))
+    assert status["trialsSucceeded"] == 2
+    for trial in trials_of(workdir, "e2e"):
+        x = float(trial.parameter_assignments["x"])
+        values = sorted(v for m, v, _ in rows(workdir, trial.name) if m == "accuracy")
+        assert values == pytest.approx(sorted([x / 3, x / 2, x, x]))
+        assert trial.objective_value == pytest.approx(x)
+        # The collector is a process of the trial's own: its log is in the trial's directory.
+        log = (trial_dir(workdir, "e2e", trial.name) / "metrics-collector-0.log").read_text()
+        assert f"for {trial.name}" in log
+
+
+def test_custom_collector_without_a_command_is_refused_before_any_trial(tmp_path: Path, workdir: Path) -> None:
+    script = write_script(tmp_path, "trial.py", CUSTOM_TRIAL)
+    doc = custom_experiment(script, custom_collector(command=None))
     code, status, stderr = run_pykatib(write_experiment(tmp_path, doc), "--workdir", str(workdir))
     assert (code, status) == (2, None), stderr
     assert "Traceback" not in stderr
-    assert "metrics collector kind Custom cannot run locally yet" in stderr
+    assert "customCollector: the container sets no command" in stderr
+    assert trials_of(workdir, "e2e") == []
+
+
+def test_a_collector_kind_that_cannot_run_here_is_refused_before_any_trial(tmp_path: Path, workdir: Path) -> None:
+    source = {"httpGet": {"port": 8080, "path": "/metrics"}}
+    doc = make_experiment(
+        ["sh", "-c", "echo loss=0.1"],
+        metricsCollectorSpec={"collector": {"kind": "PrometheusMetric"}, "source": source},
+    )
+    code, status, stderr = run_pykatib(write_experiment(tmp_path, doc), "--workdir", str(workdir))
+    assert (code, status) == (2, None), stderr
+    assert "Traceback" not in stderr
+    assert "metrics collector kind PrometheusMetric cannot run locally yet" in stderr
     assert trials_of(workdir, "e2e") == []

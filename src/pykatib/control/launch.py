@@ -7,22 +7,28 @@ Rendering (pykatib.trial), path rules (pykatib.execute.localize) and the metrics
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pykatib.control.render import render_trial
+from pykatib.control.sidecar import custom_collector, sidecar_process
 from pykatib.execute.base import LaunchSpec
 from pykatib.execute.localize import ImageMap, PathRules
+from pykatib.execute.trial_venv import SCRIPTS, TrialVenv
 from pykatib.metrics.collector import TrialCollector
 from pykatib.report import TRIAL_DIR_ENV, TRIAL_NAME_ENV
 from pykatib.spec.models import CollectorKind, Experiment
 from pykatib.trial.job import ContainerProcess, active_deadline_seconds, job_processes
 
 PRIMARY_LOG = "trial.log"
+# The trial's namespace, for code that would read it from its pod (the DB manager's SDK shim reads it).
+TRIAL_NAMESPACE_ENV = "PYKATIB_TRIAL_NAMESPACE"
 ROOTFS = "rootfs"
 
 
@@ -69,10 +75,15 @@ def prepare_trial(
     trial_spec: dict[str, Any] | None = None,
     reattach: bool = False,
     source_dir: Path | None = None,
+    venv: TrialVenv | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> TrialLaunch:
     """What to start for one trial; ``reattach``: its processes run already (a restarted controller follows
     them), so nothing in its directory is set up again. ``source_dir``: where relative paths in the template
-    are found (``pykatib run``'s working directory; the server's, or the directory ``pykatib apply`` ran in)."""
+    are found (``pykatib run``'s working directory; the server's, or the directory ``pykatib apply`` ran in).
+    ``venv``: the experiment's Python environment (created already), whose python, pip and torchrun the trial
+    runs; None (the check before a run): the Python running pykatib. ``env``: variables every process gets
+    over its own (the DB manager's address); a ``PYTHONPATH`` there goes before the process's own."""
     template = experiment.spec.trial_template
     assert template is not None
     job = render_trial(experiment, trial_name, assignment, labels=labels, trial_spec=trial_spec)
@@ -84,11 +95,21 @@ def prepare_trial(
     checkpoint = pbt_checkpoint_path(experiment)
     extra = [p for p in (metrics_path, checkpoint) if p]
     source = source_dir or Path.cwd()
-    rules = [_rules(process, trial_dir, image_map, extra, source) for process in processes]
+    python = str(venv.python) if venv is not None else sys.executable
+    rules = [_rules(process, trial_dir, image_map, extra, source, python) for process in processes]
     primary_rules = next(r for r, p in zip(rules, processes, strict=True) if p.primary)
     if checkpoint and not reattach:
         _seed_checkpoint(Path(primary_rules.map_path(checkpoint)), trial_dir, labels or {})
-    launches = [_launch(p, r, trial_name, trial_dir) for p, r in zip(processes, rules, strict=True)]
+    extra_env = {**(env or {}), TRIAL_NAMESPACE_ENV: str(experiment.metadata.namespace)}
+    launches = [_launch(p, r, trial_name, trial_dir, venv, extra_env) for p, r in zip(processes, rules, strict=True)]
+    collector_container = custom_collector(experiment)
+    if collector_container is not None:
+        primary = next(p for p in processes if p.primary)
+        sidecar = sidecar_process(collector_container, primary, trial_name, str(experiment.metadata.namespace))
+        # The collector's own image, the primary pod's root: it reads the files the trial writes.
+        sidecar_rules = dataclasses.replace(primary_rules, image_root=image_map.resolve(sidecar.image))
+        launch = _launch(sidecar, sidecar_rules, trial_name, trial_dir, venv, extra_env)
+        launches.append(dataclasses.replace(launch, sidecar=True))
     local_metrics_path = Path(primary_rules.map_path(metrics_path)) if metrics_path else None
     if local_metrics_path is not None and kind == "File":
         local_metrics_path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,13 +126,14 @@ def prepare_trial(
 
 
 def _rules(
-    process: ContainerProcess, trial_dir: Path, image_map: ImageMap, extra: list[str], source_dir: Path
+    process: ContainerProcess, trial_dir: Path, image_map: ImageMap, extra: list[str], source_dir: Path, python: str
 ) -> PathRules:
     """``extra``: paths that are per trial even where they exist here (metrics file, PBT checkpoints)."""
     # Each replica is its own pod: its own root, so two workers never write the same file.
     base = trial_dir if process.primary else trial_dir / "replicas" / process.key
     prefixes = [*process.volume_mount_paths, *extra]
-    return PathRules(image_map.resolve(process.image), base / ROOTFS, tuple(prefixes), source_dir=source_dir)
+    root = base / ROOTFS
+    return PathRules(image_map.resolve(process.image), root, tuple(prefixes), source_dir=source_dir, python=python)
 
 
 def pbt_checkpoint_path(experiment: Experiment) -> str | None:
@@ -145,7 +167,10 @@ def _seed_checkpoint(local: Path, trial_dir: Path, labels: Mapping[str, str]) ->
     local.mkdir(parents=True, exist_ok=True)
 
 
-def _launch(process: ContainerProcess, rules: PathRules, trial_name: str, trial_dir: Path) -> LaunchSpec:
+def _launch(
+    process: ContainerProcess, rules: PathRules, trial_name: str, trial_dir: Path, venv: TrialVenv | None,
+    extra_env: Mapping[str, str],
+) -> LaunchSpec:  # fmt: skip
     argv = rules.map_argv(process.argv)
     _check_program(process, argv, rules)
     for original, mapped in zip(process.argv, argv, strict=True):
@@ -153,6 +178,11 @@ def _launch(process: ContainerProcess, rules: PathRules, trial_name: str, trial_
     for mount in process.volume_mount_paths:
         Path(rules.map_path(mount)).mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **rules.map_env(process.env)}
+    if venv is not None:
+        env = venv.environ(env)  # its python, pip and torchrun come first, as in an image that has them
+    for key, value in extra_env.items():
+        own = env.get(key) if key == "PYTHONPATH" else None
+        env[key] = f"{value}{os.pathsep}{own}" if own else value
     env[TRIAL_NAME_ENV] = trial_name
     env[TRIAL_DIR_ENV] = str(trial_dir)
     env["PYTHONUNBUFFERED"] = "1"  # metrics must reach the log while the trial runs, not at exit
@@ -177,7 +207,8 @@ def _make_parent(original: str, mapped: str, rules: PathRules) -> None:
 def _check_program(process: ContainerProcess, argv: list[str], rules: PathRules) -> None:
     """Fail before starting anything when the command cannot be found, saying which image to map."""
     program = argv[0]
-    found = os.path.exists(program) if "/" in program else shutil.which(program) is not None
+    # pip, pip3 and torchrun: the experiment's environment provides them (execute.trial_venv).
+    found = os.path.exists(program) if "/" in program else program in SCRIPTS or shutil.which(program) is not None
     missing = None if found else program
     if missing is None and len(argv) > 1 and argv[1].endswith(".py") and not os.path.exists(argv[1]):
         missing = process.argv[1]

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +42,7 @@ from pykatib.earlystop import EarlyStopper, create_early_stopper
 from pykatib.execute.base import Executor, TrialHandle
 from pykatib.execute.local import LocalExecutor
 from pykatib.execute.localize import ImageMap
+from pykatib.execute.trial_venv import TrialVenv
 from pykatib.metrics.observation import Observation
 from pykatib.metrics.strategy import MetricSummary, summarize
 from pykatib.spec.conditions import (
@@ -91,6 +92,7 @@ class ExperimentController:
         owner: LeaseOwner | None = None,
         source_dir: Path | None = None,
         stored: bool = False,
+        trial_env: Mapping[str, str] | None = None,
     ) -> None:
         self.experiment = experiment
         self.store = store
@@ -104,6 +106,7 @@ class ExperimentController:
         self.stopper = early_stopper if early_stopper is not None else create_early_stopper(experiment.spec)
         self.trial_spec = trial_spec
         self.source_dir = source_dir
+        self.trial_env = dict(trial_env or {})  # what every trial process gets (the DB manager's address)
         # The experiment is in the store already and its stored document is the truth (a server's controller):
         # a missing record was deleted and is not created again, the stored document is not overwritten, and
         # its budget is read from the store once the lease is held (an edit may have landed meanwhile).
@@ -399,10 +402,14 @@ class ExperimentController:
             return  # stopped before it started: the controller records why
         try:
             try:
+                # The trials' Python, beside their directories: made by the first trial to start.
+                venv = TrialVenv.of_experiment(self._trials_root.parent)
+                if not venv.ready():
+                    await asyncio.to_thread(venv.ensure)
                 launch = prepare_trial(
                     self.experiment, trial.name, trial.record.parameter_assignments, trial.directory,
                     self.image_map, labels=trial.record.labels, trial_spec=self.trial_spec,
-                    reattach=handle is not None, source_dir=self.source_dir,
+                    reattach=handle is not None, source_dir=self.source_dir, venv=venv, env=self.trial_env,
                 )  # fmt: skip
             except (TrialLaunchError, ValueError) as exc:
                 await self._end_trial(

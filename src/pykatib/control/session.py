@@ -17,6 +17,7 @@ from pykatib.control.launch import TrialLaunchError, prepare_trial
 from pykatib.control.render import TrialRenderError
 from pykatib.earlystop import early_stopping_available
 from pykatib.execute.localize import ImageMap
+from pykatib.execute.trial_venv import TrialVenv
 from pykatib.metrics.collector import CollectorUnavailableError
 from pykatib.spec.conditions import ExperimentCondition, ExperimentReason
 from pykatib.spec.errors import SpecError
@@ -149,6 +150,8 @@ def remove_experiment_files(workdir: Path, namespace: str, name: str, trial_dirs
     for trial_dir in trial_dirs:
         if trial_dir.resolve().is_relative_to(root):
             shutil.rmtree(trial_dir, ignore_errors=True)
+            if trial_dir.parent.name == "trials":  # the trials' Python beside them (an older layout's too)
+                shutil.rmtree(TrialVenv.of_experiment(trial_dir.parent.parent).root, ignore_errors=True)
     if namespace_problem(namespace) is not None:  # a record from before namespaces were checked
         return f"namespace {namespace!r} is not a DNS-1123 label: no files removed"
     # Only this experiment's folder: another namespace's experiment of the same name keeps its files.

@@ -5,7 +5,8 @@ Call order for one trial, as the controller makes it:
 
 1. ``Executor.start(name, trial_dir, launches)`` once, with the replicas that ``control.launch`` prepared
    (one LaunchSpec per process, exactly one of them primary); it returns a :class:`TrialHandle` as soon as
-   every replica has started. An exception leaves nothing running.
+   every replica has started. An exception leaves nothing running. A ``sidecar`` launch (a Custom metrics
+   collector) runs beside the replicas: it is not a replica, and gets SIGTERM once they have all ended.
 2. ``TrialHandle.wait()`` once, while the controller polls the trial's metrics collector; it returns each
    replica's exit code when all have ended (None for a replica that vanished without one: a lost trial).
    When the primary fails, the handle stops the other replicas (the job has failed), and when they have
@@ -29,7 +30,9 @@ from typing import Protocol
 @dataclass
 class LaunchSpec:
     """One process of a trial: its argv (never passed through a shell), environment, working directory,
-    the file its stdout and stderr go to, and whether it is the primary replica (whose exit decides)."""
+    the file its stdout and stderr go to, and whether it is the primary replica (whose exit decides) or a
+    sidecar (it runs until the replicas have ended, then has a grace period to finish; its code is not
+    reported)."""
 
     key: str
     argv: list[str]
@@ -37,6 +40,7 @@ class LaunchSpec:
     cwd: str
     log_file: Path
     primary: bool
+    sidecar: bool = False
 
 
 class TrialHandle(Protocol):
@@ -59,7 +63,8 @@ class TrialHandle(Protocol):
         ...
 
     async def wait(self) -> dict[str, int | None]:
-        """Each replica's exit code once all have ended; None for one that vanished without a code."""
+        """Each replica's exit code once all have ended (and any sidecar after them); None for one that
+        vanished without a code. Sidecars are not in the result."""
         ...
 
     async def stop(self) -> None:

@@ -44,6 +44,8 @@ WRAPPER = (
 PROCESSES_FILE = "processes.json"
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 3.0
+# How long a sidecar (a Custom metrics collector) has, after SIGTERM, to report what the trial wrote last.
+SIDECAR_GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -55,6 +57,7 @@ class ProcessRecord:
     exit_file: str
     log_file: str
     primary: bool
+    sidecar: bool = False
 
 
 class RunningTrial:
@@ -91,11 +94,13 @@ class RunningTrial:
     async def wait(self) -> dict[str, int | None]:
         """Exit code per process; None for a process that vanished without an exit record (lost).
 
-        When the primary process fails, the other replicas are stopped: the job has failed.
+        When the primary process fails, the other replicas are stopped: the job has failed. Sidecars get
+        SIGTERM once every replica has ended, and SIGKILL after SIDECAR_GRACE_SECONDS.
         """
         if len(self.records) == 1:  # the common case, without a task per process
             return {self.records[0].key: await self._wait_one(self.records[0])}
         results: dict[str, int | None] = {}
+        sidecars = [r for r in self.records if r.sidecar]
         pending = {r.key: asyncio.ensure_future(self._wait_one(r)) for r in self.records}
         primary = next(r.key for r in self.records if r.primary)
         try:
@@ -104,9 +109,13 @@ class RunningTrial:
                     results[key] = await future
                     if results[key] != 0 and len(pending) > 1:
                         await self.stop()
-            for key, future in pending.items():
-                if key not in results:
-                    results[key] = await future
+            for record in self.records:
+                if record.key not in results and not record.sidecar:
+                    results[record.key] = await pending[record.key]
+            if sidecars:
+                await _terminate([r.pid for r in sidecars if r.pid not in self._done], SIDECAR_GRACE_SECONDS)
+                for record in sidecars:
+                    await pending[record.key]
         finally:
             for future in pending.values():
                 future.cancel()
@@ -280,7 +289,7 @@ class LocalExecutor:
                 argv = ["/bin/sh", "-c", WRAPPER, str(exit_file), log_file, *launch.argv]
                 pid, exited = _spawn(argv, cwd=launch.cwd, env=launch.env)
                 exits[pid] = exited
-                records.append(ProcessRecord(launch.key, pid, str(exit_file), log_file, launch.primary))
+                records.append(ProcessRecord(launch.key, pid, str(exit_file), log_file, launch.primary, launch.sidecar))
                 # Recorded as each starts: a controller that dies mid-way leaves every started pid findable,
                 # and the expected count tells a restarted one that the start was not complete.
                 _write_records(trial_dir, records, expected=len(launches))

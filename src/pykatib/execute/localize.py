@@ -2,7 +2,8 @@
 
 The rule, applied to each argument (whole, or the value of ``--flag=VALUE``) and each env value that is an
 absolute path:
-1. ``python``/``python3`` as the program resolves to the interpreter running pykatib.
+1. ``python``/``python3`` as the program resolves to the experiment's Python (``execute.trial_venv``: a
+   virtual environment on top of pykatib's packages), or to the interpreter running pykatib where none is given.
 2. An absolute path that exists under the image's directory (``--image IMAGE=DIR``) resolves there:
    ``/opt/pytorch-mnist/mnist.py`` -> ``DIR/opt/pytorch-mnist/mnist.py``.
 3. A path under the metrics collector's path or a volume mount (``/katib``, ``/train``, ``/var/log/katib``)
@@ -105,6 +106,7 @@ class PathRules:
     rootfs: Path
     redirect_prefixes: tuple[str, ...] = ()
     source_dir: Path | None = None
+    python: str = sys.executable  # what ``python``/``python3`` as the program means (rule 1)
 
     def redirect(self, path: str) -> str:
         return str(self.rootfs / PurePosixPath(path).relative_to("/"))
@@ -140,7 +142,7 @@ class PathRules:
         if not argv:
             return argv
         program = argv[0]
-        mapped = [sys.executable if program in PYTHON_NAMES else self.map_arg(program)]
+        mapped = [self.python if program in PYTHON_NAMES else self.map_arg(program)]
         return mapped + [self.map_arg(a) for a in argv[1:]]
 
     def map_env(self, env: Mapping[str, str]) -> dict[str, str]:

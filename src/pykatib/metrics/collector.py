@@ -1,8 +1,8 @@
 """One trial's metrics collector, chosen by ``metricsCollectorSpec.collector.kind`` (docs/katib-compatibility.md).
 
-StdOut, File (TEXT/JSON) and Push stream: ``poll()`` returns what arrived since the last call, so early
-stopping sees observations while the trial runs. TensorFlowEvent files are read once the trial has ended,
-as Katib's collector does.
+StdOut, File (TEXT/JSON), Push and Custom (a sidecar that pushes) stream: ``poll()`` returns what arrived
+since the last call, so early stopping sees observations while the trial runs. TensorFlowEvent files are
+read once the trial has ended, as Katib's collector does.
 """
 
 from __future__ import annotations
@@ -12,18 +12,17 @@ from pathlib import Path
 
 from pykatib.metrics.jsonl import parse_json_line
 from pykatib.metrics.observation import Observation
+from pykatib.metrics.pushed import PUSH_METRICS_FILE
 from pykatib.metrics.tail import FileTail
 from pykatib.metrics.text import TextMetricsParser
 from pykatib.metrics.tfevent import read_tfevent_dir
 
-# The file report_metrics() appends to in the trial's directory (the Push collector reads it).
-PUSH_METRICS_FILE = "pushed-metrics.jsonl"
 # How much of a followed file is turned into lines at once (see poll()).
 READ_BATCH_BYTES = 4 << 20
 
 
 class CollectorUnavailableError(ValueError):
-    """A metrics collector kind that pykatib cannot run (Custom, PrometheusMetric): the run is refused."""
+    """A metrics collector kind that pykatib cannot run (PrometheusMetric): the run is refused."""
 
 
 class TrialCollector:
@@ -56,7 +55,8 @@ class TrialCollector:
             self._follow(metrics_path, filters)
         elif kind == "TensorFlowEvent":
             self._tfevent_dir = metrics_path
-        elif kind in ("Push", "None"):
+        elif kind in ("Push", "None", "Custom"):
+            # Custom: the collector's sidecar reports over Katib's gRPC API, which appends to the same file.
             self._tail = FileTail(trial_dir / PUSH_METRICS_FILE)
             self._parse = self._parse_json
         else:

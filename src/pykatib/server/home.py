@@ -10,6 +10,7 @@ from pathlib import Path
 
 SERVER_FILE = "server.json"  # where a listening server says where it is (mode 0600: it holds the token)
 LOCK_FILE = "server.lock"
+DB_MANAGER_KEY = "db_manager"  # server.json: where Katib's DB manager (gRPC) listens, 127.0.0.1:PORT
 
 
 def default_home(home: str | Path | None = None) -> Path:

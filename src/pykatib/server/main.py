@@ -3,7 +3,8 @@
 Security: it binds 127.0.0.1 unless told otherwise, and refuses any other address without a token; with a
 token every request but ``/healthz`` needs ``Authorization: Bearer <token>`` (compared in constant time).
 Request bodies over MAX_BODY_BYTES get 413. While it listens, ``<home>/server.json`` (mode 0600: it holds
-the token) tells pykatib's own verbs and ``pykatib kubeconfig`` where it is.
+the token) tells pykatib's own verbs and ``pykatib kubeconfig`` where it is. Katib's DB manager (gRPC, no
+authentication, as in Katib) listens on 127.0.0.1 only, whatever ``--host`` is.
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ from typing import Any
 
 import uvicorn
 
+from pykatib.dbmanager import DEFAULT_PORT as DB_MANAGER_PORT
+from pykatib.dbmanager import DBManager, trial_resolver
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.server.api import create_app
 from pykatib.server.core_kinds import stored_config_maps
-from pykatib.server.home import LOCK_FILE, SERVER_FILE, default_home, write_atomically
+from pykatib.server.home import DB_MANAGER_KEY, LOCK_FILE, SERVER_FILE, default_home, write_atomically
 from pykatib.server.kube.errors import too_large, unauthorized
 from pykatib.server.net import is_loopback
 from pykatib.server.resources import Resources
 from pykatib.server.supervisor import Supervisor
 from pykatib.server.tls import self_signed
 from pykatib.spec.limits import MAX_FILE_BYTES
-from pykatib.store import LeaseOwner, open_store
+from pykatib.store import LeaseOwner, Store, open_store
 from pykatib.store.lease import process_key
 
 log = logging.getLogger("pykatib.server")
@@ -59,6 +62,7 @@ class ServerOptions:
     images: Sequence[str] = ()
     tls_cert: Path | None = None  # with tls_key: the server's own certificate instead of a self-signed one
     tls_key: Path | None = None
+    grpc_port: int | None = None  # the DB manager's; None: Katib's 6789, or a free port when it is taken
 
 
 class Guard:
@@ -158,10 +162,17 @@ def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
     scheme = "https" if cert is not None else "http"
     url = f"{scheme}://{shown_host}:{port}"
     store = open_store(options.db_url, workdir)
+    try:
+        db_manager = _db_manager(store, workdir, options.grpc_port)
+    except BaseException:
+        sock.close()
+        store.close()
+        raise
     owner = LeaseOwner.this_process(holder=f"pykatib server at {url}")
     supervisor = Supervisor(
-        store, workdir=workdir, image_map=image_map, owner=owner, config_maps=lambda: stored_config_maps(store)
-    )
+        store, workdir=workdir, image_map=image_map, owner=owner, config_maps=lambda: stored_config_maps(store),
+        trial_env=db_manager.trial_env(),
+    )  # fmt: skip
     resources = Resources(store, supervisor, workdir=workdir, image_map=image_map)
     closing = asyncio.Event()
     app = Guard(create_app(resources, closing=closing), options.token)
@@ -171,21 +182,39 @@ def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
     )  # fmt: skip
     server = _Server(config)
     try:
+        db_manager.start()
         supervisor.start()
         write_atomically(server_file, json.dumps({
             "url": url, "token": options.token, "pid": os.getpid(), "process_key": process_key(os.getpid()),
             "workdir": str(workdir.resolve()),
             "db": store.shown_url, "ui": f"{url}/", "ca": str(ca.resolve()) if ca else None,
+            DB_MANAGER_KEY: db_manager.address,
         }).encode())  # fmt: skip
-        log.warning("pykatib server listening on %s (store %s, workdir %s)", url, store.shown_url, workdir)
+        log.warning("pykatib server listening on %s (store %s, workdir %s, Katib's DB manager on %s)", url,
+                    store.shown_url, workdir, db_manager.address)  # fmt: skip
         asyncio.run(_serve(server, sock, closing))
     finally:
         supervisor.close()  # its trials stopped first: a server started next finds their leases free
+        db_manager.stop()
         with contextlib.suppress(OSError, ValueError):
             if json.loads(server_file.read_text()).get("pid") == os.getpid():
                 server_file.unlink()
         store.close()
     return 0
+
+
+def _db_manager(store: Store, workdir: Path, port: int | None) -> DBManager:
+    """Katib's DB manager on 127.0.0.1: on ``port`` (refused when taken), else on Katib's port, else (taken:
+    another server, a port-forward to a cluster's) on a free one; server.json says which."""
+    resolve = trial_resolver(store, workdir)
+    try:
+        return DBManager(store, resolve, DB_MANAGER_PORT if port is None else port)
+    except OSError as exc:
+        if port is not None:
+            raise ServerRefused(f"Katib's DB manager cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
+    db_manager = DBManager(store, resolve, 0)
+    log.warning("port %d (Katib's DB manager) is taken: pykatib's listens on %s", DB_MANAGER_PORT, db_manager.address)
+    return db_manager
 
 
 class _Server(uvicorn.Server):

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,8 +60,11 @@ class Supervisor:
         owner: LeaseOwner,
         config_maps: Callable[[], ConfigMaps],
         rescan_seconds: float = LEASE_SECONDS,
+        trial_env: Mapping[str, str] | None = None,
     ) -> None:
+        """``trial_env``: what every trial process gets (the DB manager's address, see ``dbmanager.host``)."""
         self.store = store
+        self.trial_env = dict(trial_env or {})
         self.workdir = workdir
         self.image_map = image_map
         self.owner = owner
@@ -226,6 +229,7 @@ class Supervisor:
         return ExperimentController(
             parsed.experiment.model_copy(deep=True), self.store, workdir=self.workdir, image_map=self.image_map,
             trial_spec=parsed.trial_spec, owner=self.owner, source_dir=source_dir, stored=True,
+            trial_env=self.trial_env,
         )  # fmt: skip
 
     async def _run(self, key: Key, controller: ExperimentController) -> None:

@@ -115,7 +115,7 @@ def _pick_container(pod_spec: dict[str, Any], primary_name: str | None, where: s
     return containers[0]
 
 
-def _argv(container: dict[str, Any], where: str) -> list[str]:
+def container_argv(container: dict[str, Any], where: str) -> list[str]:
     command = container.get("command") or []
     args = container.get("args") or []
     if not isinstance(command, list) or not isinstance(args, list):
@@ -155,7 +155,7 @@ def job_processes(
     if replicas is None:
         pod_spec = (((job.get("spec") or {}).get("template") or {}).get("spec")) or {}
         container = _pick_container(pod_spec, primary_container_name, f"{kind} pod template")
-        return [ContainerProcess("job", 0, container, _argv(container, kind), _env(container), primary=True)]
+        return [ContainerProcess("job", 0, container, container_argv(container, kind), _env(container), primary=True)]
     processes: list[ContainerProcess] = []
     for replica_type, replica in replicas.items():
         if not isinstance(replica, dict):
@@ -170,7 +170,9 @@ def job_processes(
             if replica_type.lower() in MASTER_TYPES:
                 labels[JOB_ROLE_LABEL] = "master"
             processes.append(
-                ContainerProcess(replica_type, index, container, _argv(container, where), _env(container), labels)
+                ContainerProcess(
+                    replica_type, index, container, container_argv(container, where), _env(container), labels
+                )
             )
     if not processes:
         raise TrialJobError(f"{kind} has no replicas")
