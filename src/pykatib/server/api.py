@@ -161,7 +161,7 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
             created = await asyncio.to_thread(kind.create, _scope(info, namespace), body)
             return KubeJSON(created, status_code=201)
         params = request.query_params
-        if params.get("watch") in ("true", "1"):
+        if _flag(params.get("watch")):
             return _watch(request, info, kind, namespace, stopping)
         return await asyncio.to_thread(_list, request, info, kind, namespace)
 
@@ -380,6 +380,12 @@ def _list_version() -> str:
     return str(int(datetime.now(UTC).timestamp() * 1_000_000))
 
 
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter as Kubernetes reads one: absent, "0" or "false" in any case is false, any
+    other value true (the Kubernetes Python client before 34 sends ``watch=True``, ``follow=True``)."""
+    return value is not None and value != "0" and value.lower() != "false"
+
+
 def _int(value: str | None, name: str) -> int:
     if value in (None, ""):
         return 0
@@ -492,10 +498,10 @@ def _key(obj: dict[str, Any]) -> str:
 async def _pod_log(request: Request, resources: Resources, namespace: str, name: str,
                    stopping: asyncio.Event) -> Response:  # fmt: skip
     """The replica's log, read only from inside its trial's directory; ``follow`` streams it until the trial
-    ends; ``tailLines`` starts from the last lines."""
+    ends (from its start, for a trial still pending); ``tailLines`` starts from the last lines."""
     params = request.query_params
-    path, running = await asyncio.to_thread(resources.pod_log, namespace, name)
-    follow = params.get("follow") in ("true", "1")
+    path, running = await asyncio.to_thread(resources.pod_log, namespace, name, params.get("container"))
+    follow = _flag(params.get("follow"))
     tail = _int(params.get("tailLines"), "tailLines") if params.get("tailLines") else None
 
     async def stream() -> AsyncIterator[bytes]:
@@ -511,7 +517,7 @@ async def _pod_log(request: Request, resources: Resources, namespace: str, name:
         if not follow:
             return
         still: Callable[[], tuple[Any, bool]] = lambda: resources.pod_log(namespace, name)  # noqa: E731
-        alive = running
+        alive, latest = running, path
         while alive and not stopping.is_set():
             if await request.is_disconnected():
                 return
@@ -520,13 +526,14 @@ async def _pod_log(request: Request, resources: Resources, namespace: str, name:
                 current, alive = await asyncio.to_thread(still)
             except KubeError:
                 return  # deleted meanwhile
+            latest = current or latest
             if current is not None and current.exists():
                 chunk = await asyncio.to_thread(_read_from, current, position)
                 if chunk:
                     position += len(chunk)
                     yield chunk
-        if path is not None and path.exists():
-            chunk = await asyncio.to_thread(_read_from, path, position)
+        if latest is not None and latest.exists():
+            chunk = await asyncio.to_thread(_read_from, latest, position)
             if chunk:
                 yield chunk
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pykatib.server.kind import Kind, ListQuery, metadata_of
+from pykatib.server.kind import GENERATE_ATTEMPTS, Kind, ListQuery, generate_prefix, generated_name, metadata_of
 from pykatib.server.kube.errors import already_exists, bad_request, conflict, invalid, not_found
 from pykatib.server.objects import resource_version, rfc3339, uid
 from pykatib.spec.loader import ConfigMaps
@@ -67,7 +67,8 @@ def stored_kind(store: Store, plural: str, kind: str, *, namespaced: bool) -> Ki
 
     def create(namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
         metadata = metadata_of(body)
-        name = str(metadata.get("name") or "")
+        prefix = generate_prefix(metadata)
+        name = generated_name(prefix) if prefix is not None else str(metadata.get("name") or "")
         if namespaced and metadata.get("namespace") not in (None, scope(namespace)):
             raise bad_request(
                 f"the namespace of the provided object ({metadata.get('namespace')}) does not match the "
@@ -77,11 +78,15 @@ def stored_kind(store: Store, plural: str, kind: str, *, namespaced: bool) -> Ki
         if problem:
             raise invalid(kind, "", name, [("metadata.name", problem)])
         _check_body(kind, body)
-        try:
-            record = store.create_object(plural, scope(namespace), name, _kept(body))
-        except KubeObjectExistsError as exc:
-            raise already_exists(plural, "", name) from exc
-        return served(record)
+        attempts = 1
+        while True:
+            try:
+                return served(store.create_object(plural, scope(namespace), name, _kept(_named(body, name))))
+            except KubeObjectExistsError as exc:
+                if prefix is None or attempts == GENERATE_ATTEMPTS:
+                    raise already_exists(plural, "", name) from exc
+                attempts += 1
+                name = generated_name(prefix)  # a generated name taken: drawn again
 
     def replace(namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
         record = store.get_object(plural, scope(namespace), name)
@@ -125,6 +130,10 @@ def _namespace(name: str) -> dict[str, Any]:
 
 def _uid(kind: str, record: Any) -> str:
     return uid(kind, f"{record.namespace}/{record.name}", record.created_at)
+
+
+def _named(body: dict[str, Any], name: str) -> dict[str, Any]:
+    return {**body, "metadata": {**metadata_of(body), "name": name}}
 
 
 def _kept(body: dict[str, Any]) -> dict[str, Any]:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pykatib.server.kube.errors import bad_request
+
+# Kubernetes' generateName: the prefix (cut to 58 characters) and 5 characters of this alphabet (no vowels,
+# no look-alikes); a name taken already is drawn again, up to GENERATE_ATTEMPTS times.
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+GENERATE_ATTEMPTS = 8
 
 
 @dataclass
@@ -43,3 +49,18 @@ def metadata_of(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise bad_request(f"metadata must be an object, got {type(metadata).__name__}")
     return metadata
+
+
+def generate_prefix(metadata: dict[str, Any]) -> str | None:
+    """``metadata.generateName`` when the name is to be generated (no ``name`` given), else None."""
+    prefix = metadata.get("generateName")
+    if metadata.get("name") or not prefix:
+        return None
+    if not isinstance(prefix, str):
+        raise bad_request(f"metadata.generateName must be a string, got {type(prefix).__name__}")
+    return prefix
+
+
+def generated_name(prefix: str) -> str:
+    """A name from ``generateName``, as the Kubernetes API server makes one."""
+    return prefix[:58] + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))

@@ -22,6 +22,7 @@ from pykatib.control.launch import PRIMARY_LOG
 from pykatib.control.render import render_trial
 from pykatib.control.status import condition
 from pykatib.server.names import (
+    COLLECTOR_CONTAINER,
     EXPERIMENT_LABEL,
     GROUP,
     PRIMARY_LABEL,
@@ -29,7 +30,7 @@ from pykatib.server.names import (
 )
 from pykatib.spec.conditions import TrialPhase
 from pykatib.spec.loader import ConfigMaps, load_document
-from pykatib.spec.models import Experiment
+from pykatib.spec.models import CollectorKind, Experiment
 from pykatib.store import ExperimentRecord, KubeObjectRecord, MetricStats, TrialRecord
 from pykatib.trial.job import ContainerProcess, job_processes
 
@@ -37,6 +38,7 @@ V1BETA1 = f"{GROUP}/v1beta1"
 V1ALPHA3 = f"{GROUP}/v1alpha3"
 _PARSED_VERSIONS = itertools.count(1)
 RUN_SPEC_CACHE = 10_000  # rendered run specs kept per experiment (a few KB each)
+COLLECTOR_IMAGE = "pykatib/metrics-collector"  # the pod's collector container: it runs inside pykatib, no image
 _UID_NAMESPACE = uuid.UUID("6f1d2a34-5b8e-4c1f-9a7d-2e3b4c5d6e7f")
 
 
@@ -292,12 +294,22 @@ def suggestion_object(experiment: ExperimentRecord, trials: Sequence[TrialRecord
 
 @dataclass(frozen=True)
 class PodRef:
-    """One replica of a trial as a pod: its name, process and log file."""
+    """One replica of a trial as a pod: its name, process and log file; ``collector``: the primary pod of a
+    StdOut trial carries Katib's collector sidecar, whose log is the trial's output."""
 
     name: str
     trial: TrialRecord
     process: ContainerProcess
     log: Path | None
+    collector: bool = False
+
+    @property
+    def container(self) -> str:
+        return str(self.process.container.get("name") or "main")
+
+    def containers(self) -> list[str]:
+        """Its containers' names, the primary first (what a log request may name)."""
+        return [self.container, *([COLLECTOR_CONTAINER] if self.collector else [])]
 
 
 def trial_pods(trial: TrialRecord, parsed: ParsedExperiment) -> list[PodRef]:
@@ -314,12 +326,15 @@ def trial_pods(trial: TrialRecord, parsed: ParsedExperiment) -> list[PodRef]:
     except ValueError:
         return []
     directory = Path(trial.work_dir) if trial.work_dir else None
+    collector = parsed.experiment.spec.metrics_collector_spec
+    kind = collector.collector.kind if collector is not None and collector.collector is not None else None
+    stdout = kind in (None, CollectorKind.STDOUT)
     pods = []
     for process in processes:
         log = None
         if directory is not None:
             log = directory / (PRIMARY_LOG if process.primary else f"{process.key}.log")
-        pods.append(PodRef(f"{trial.name}-{process.key}", trial, process, log))
+        pods.append(PodRef(f"{trial.name}-{process.key}", trial, process, log, collector=process.primary and stdout))
     return pods
 
 
@@ -345,7 +360,7 @@ def pod_object(pod: PodRef, experiment: ExperimentRecord) -> dict[str, Any]:
         labels[PRIMARY_LABEL] = "true"
     phase = _POD_PHASE.get(trial.phase, "Unknown")
     container = process.container
-    name = str(container.get("name") or "main")
+    name = pod.container
     running = trial.phase == TrialPhase.RUNNING
     state: dict[str, Any]
     if running:
@@ -358,6 +373,12 @@ def pod_object(pod: PodRef, experiment: ExperimentRecord) -> dict[str, Any]:
         state = {"terminated": {"exitCode": code, "reason": reason,
                                 "startedAt": rfc3339(trial.start_time),
                                 "finishedAt": rfc3339(trial.completion_time)}}  # fmt: skip
+    shown = ("name", "image", "command", "args", "env", "workingDir")
+    containers = [{k: v for k, v in container.items() if k in shown} | {"name": name}]
+    statuses = [_container_status(name, str(container.get("image", "")), running, state)]
+    if pod.collector:
+        containers.append({"name": COLLECTOR_CONTAINER, "image": COLLECTOR_IMAGE})
+        statuses.append(_container_status(COLLECTOR_CONTAINER, COLLECTOR_IMAGE, running, _ended_well(state)))
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -370,27 +391,25 @@ def pod_object(pod: PodRef, experiment: ExperimentRecord) -> dict[str, Any]:
             "labels": labels,
             "annotations": {"kubectl.kubernetes.io/default-container": name},
         },
-        "spec": {
-            "containers": [
-                {k: v for k, v in container.items() if k in ("name", "image", "command", "args", "env", "workingDir")}
-                | {"name": name}
-            ],
-            "restartPolicy": "Never",
-            "nodeName": "localhost",
-        },
-        "status": {
-            "phase": phase,
-            "startTime": rfc3339(trial.start_time),
-            "containerStatuses": [
-                {
-                    "name": name,
-                    "ready": running,
-                    "restartCount": 0,
-                    "state": state,
-                    "image": container.get("image", ""),
-                    "imageID": "",  # required by the Kubernetes client's model; there is no image here
-                    "started": running,
-                }
-            ],
-        },
+        "spec": {"containers": containers, "restartPolicy": "Never", "nodeName": "localhost"},
+        "status": {"phase": phase, "startTime": rfc3339(trial.start_time), "containerStatuses": statuses},
+    }
+
+
+def _ended_well(state: dict[str, Any]) -> dict[str, Any]:
+    """The collector's state beside the trial's: it ends when the trial does, with exit code 0."""
+    if "terminated" not in state:
+        return state
+    return {"terminated": {**state["terminated"], "exitCode": 0, "reason": "Completed"}}
+
+
+def _container_status(name: str, image: str, running: bool, state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "ready": running,
+        "restartCount": 0,
+        "state": state,
+        "image": image,
+        "imageID": "",  # required by the Kubernetes client's model; there is no image here
+        "started": running,
     }

@@ -28,7 +28,7 @@ from pykatib.control.session import (
 from pykatib.control.status import condition
 from pykatib.execute.localize import ImageMap
 from pykatib.server.core_kinds import stored_config_maps, stored_kind
-from pykatib.server.kind import Kind, ListQuery, metadata_of
+from pykatib.server.kind import GENERATE_ATTEMPTS, Kind, ListQuery, generate_prefix, generated_name, metadata_of
 from pykatib.server.kube.errors import (
     KubeError,
     already_exists,
@@ -147,7 +147,8 @@ class Resources:
     def create_experiment(self, namespace: str | None, body: dict[str, Any], *, alpha3: bool = False) -> dict[str, Any]:
         namespace = namespace or "default"
         metadata = metadata_of(body)
-        name = str(metadata.get("name") or "")
+        prefix = generate_prefix(metadata)  # generateName: the name is drawn here, as Kubernetes does
+        name = generated_name(prefix) if prefix is not None else str(metadata.get("name") or "")
         if not name:
             raise invalid("Experiment", GROUP, name, [("metadata.name", "Required value: name is required")])
         if metadata.get("namespace") not in (None, namespace):
@@ -155,7 +156,7 @@ class Resources:
                 f"the namespace of the provided object ({metadata.get('namespace')}) does not match the namespace "
                 f"sent on the request ({namespace})"
             )
-        body = {**body, "metadata": {**metadata, "namespace": namespace}}
+        body = {**body, "metadata": {**metadata, "name": name, "namespace": namespace}}
         experiment, trial_spec = self._validated(body, name)
         source = (experiment.metadata.annotations or {}).get(SOURCE_DIR_ANNOTATION)
         source_dir = Path(source) if isinstance(source, str) and Path(source).is_dir() else None
@@ -163,16 +164,31 @@ class Resources:
             check_runnable(experiment, self.image_map, trial_spec, source_dir)
         except RunRefused as exc:
             raise invalid("Experiment", GROUP, name, [("spec", str(exc))]) from exc
+        document = experiment.to_dict()
         with self.write_lock:
-            try:
-                record = self.store.create_experiment(name, namespace, experiment.to_dict())
-            except ExperimentExistsError as exc:
-                raise already_exists("experiments", GROUP, name) from exc
+            record = self._create_record(namespace, name, document, prefix)
+            name = record.name
+            body["metadata"]["name"] = name
             if alpha3:
                 original = json.loads(json.dumps(body))
                 self.store.create_object(ALPHA3_KIND, namespace, name, original)
         self.supervisor.drive(namespace, name)
         return self._served(record, alpha3=alpha3)
+
+    def _create_record(
+        self, namespace: str, name: str, document: dict[str, Any], prefix: str | None
+    ) -> ExperimentRecord:
+        """Store a new experiment; a generated name (``prefix``) taken already is drawn again."""
+        attempts = 1
+        while True:
+            try:
+                return self.store.create_experiment(name, namespace, document)
+            except ExperimentExistsError as exc:
+                if prefix is None or attempts == GENERATE_ATTEMPTS:
+                    raise already_exists("experiments", GROUP, name) from exc
+                attempts += 1
+                name = generated_name(prefix)  # the same length: still a valid name
+                document["metadata"]["name"] = name
 
     def replace_experiment(
         self, namespace: str | None, name: str, body: dict[str, Any], *, alpha3: bool = False
@@ -464,17 +480,22 @@ class Resources:
         pod, record = self.find_pod(namespace, name)
         return pod_object(pod, record)
 
-    def pod_log(self, namespace: str | None, name: str) -> tuple[Path | None, bool]:
-        """The pod's log file, only ever inside its trial's directory, and whether its trial still runs."""
+    def pod_log(self, namespace: str | None, name: str, container: str | None = None) -> tuple[Path | None, bool]:
+        """The pod's log file, only ever inside its trial's directory (None before its trial starts), and whether
+        its trial is still to run or running. ``container``: one of the pod's (the primary, or the StdOut
+        collector, whose log is the same output); 400 for any other."""
         pod, _ = self.find_pod(namespace, name)
+        if container and container not in pod.containers():
+            raise bad_request(f"container {container} is not valid for pod {name}")
+        trial = self.store.get_trial(pod.trial.name)
+        alive = trial is not None and trial.phase in ("Created", "Running")
         if pod.log is None or pod.trial.work_dir is None:
-            return None, False
+            return None, alive  # not started yet: a follow waits for its log
         directory = Path(pod.trial.work_dir).resolve()
         log = pod.log.resolve()
         if not log.is_relative_to(directory):
             raise KubeError(403, "Forbidden", f"the log of pod {name} is outside its trial's directory")
-        trial = self.store.get_trial(pod.trial.name)
-        return log, trial is not None and trial.phase in ("Created", "Running")
+        return log, alive
 
     def _no_event(self, namespace: str | None, name: str) -> dict[str, Any]:
         raise KubeError(404, "NotFound", f'events "{name}" not found', name=name, kind="events")
