@@ -1,8 +1,11 @@
-"""``report_metrics``: the Push collector's side in the trial process, as in Katib's SDK.
+"""``report_metrics``: the Push collector's side in the trial process, with Katib's SDK signature.
 
-Katib pushes to its DB manager over gRPC; here the trial appends one JSON line to a file in its own
-directory, which the controller follows. No server is needed and nothing is lost if the controller is
-restarted meanwhile: the file is still there to read.
+Inside a trial that pykatib started (``PYKATIB_TRIAL_DIR`` set) the report is one JSON line appended to a file
+in the trial's own directory, which the controller follows: no server is needed and nothing is lost if the
+controller is restarted meanwhile. Anywhere else with ``KATIB_TRIAL_NAME`` set (a process pykatib did not
+start) it goes, as Katib's does, to a DB manager over gRPC (``DBManager.ReportObservationLog``): the one at
+``db_manager_address``, or for Katib's default address the local ``pykatib server``'s (its ``server.json``).
+grpc is imported only then, so a trial's ``import pykatib`` stays cheap.
 """
 
 from __future__ import annotations
@@ -11,33 +14,77 @@ import json
 import os
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pykatib.metrics.collector import PUSH_METRICS_FILE
+from pykatib.metrics.pushed import append_pushed_lines, pushed_line
 
 TRIAL_NAME_ENV = "KATIB_TRIAL_NAME"
 TRIAL_DIR_ENV = "PYKATIB_TRIAL_DIR"
+DEFAULT_DB_MANAGER_ADDRESS = "katib-db-manager.kubeflow:6789"  # Katib's, in a cluster
+DEFAULT_TIMEOUT = 120
+RFC3339_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def report_metrics(metrics: Mapping[str, object]) -> None:
-    """Record ``{metric name: value}`` for the current trial. Values must convert to float."""
-    if not os.environ.get(TRIAL_NAME_ENV):
-        raise ValueError(f"{TRIAL_NAME_ENV} is not set: report_metrics() must be called from inside a trial")
-    trial_dir = os.environ.get(TRIAL_DIR_ENV)
-    if not trial_dir:
-        raise ValueError(f"{TRIAL_DIR_ENV} is not set: this trial was not started by pykatib")
-    record: dict[str, object] = {}
-    for name, value in metrics.items():
+def report_metrics(
+    metrics: Mapping[str, object],
+    db_manager_address: str = DEFAULT_DB_MANAGER_ADDRESS,
+    timeout: int = DEFAULT_TIMEOUT,
+) -> None:
+    """Record ``{metric name: value}`` for the current trial (``KATIB_TRIAL_NAME``). ValueError when there is
+    no trial name or a value does not convert to float; RuntimeError when the DB manager cannot be reached."""
+    name = os.environ.get(TRIAL_NAME_ENV)
+    if not name:
+        raise ValueError(
+            f"The Trial name is not passed to environment variables ({TRIAL_NAME_ENV} is not set): "
+            "report_metrics() must be called from inside a trial"
+        )
+    values: dict[str, float] = {}
+    for metric, value in metrics.items():
         try:
-            number = float(value)  # type: ignore[arg-type]  # any value: float() refuses what it cannot convert
+            values[str(metric)] = float(value)  # type: ignore[arg-type]  # float() refuses what it cannot convert
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"metric {name!r}: value {value!r} cannot be converted to float") from exc
-        record[str(name)] = str(number)
-    record["timestamp"] = time.time()
-    line = (json.dumps(record) + "\n").encode()
-    # One write() on an O_APPEND descriptor: concurrent reporters never interleave within a line.
-    fd = os.open(Path(trial_dir) / PUSH_METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            raise ValueError(
+                f"Invalid value {value!r} for metric {metric!r}. The metrics value should have or can be converted "
+                "to type `float`."
+            ) from exc
+    trial_dir = os.environ.get(TRIAL_DIR_ENV)
+    if trial_dir:
+        append_pushed_lines(Path(trial_dir), [pushed_line(values, time.time())])
+        return
+    if db_manager_address == DEFAULT_DB_MANAGER_ADDRESS and not os.environ.get("grpc_proxy"):  # noqa: SIM112 (gRPC reads it in lower case)
+        # Katib's cluster name resolves nowhere here (a pykatib trial reaches it through grpc_proxy).
+        db_manager_address = local_db_manager() or db_manager_address
+    _push(name, values, db_manager_address, timeout)
+
+
+def local_db_manager(home: str | Path | None = None) -> str | None:
+    """The DB manager address (``host:port``) the local ``pykatib server`` lists in its ``server.json``
+    (``home``, else ``$PYKATIB_HOME``, else ``~/.pykatib``), or None."""
+    path = Path(home or os.environ.get("PYKATIB_HOME") or "~/.pykatib").expanduser() / "server.json"
     try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+        address = json.loads(path.read_text()).get("db_manager")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return address if isinstance(address, str) and address else None
+
+
+def _push(trial: str, values: Mapping[str, float], address: str, timeout: float) -> None:
+    """``DBManager.ReportObservationLog`` of ``values`` for ``trial`` at ``address``, as Katib's SDK sends it."""
+    import grpc
+
+    from pykatib.api import api_pb2, api_pb2_grpc
+
+    stamp = datetime.now(UTC).strftime(RFC3339_FORMAT)
+    logs = [api_pb2.MetricLog(time_stamp=stamp, metric=api_pb2.Metric(name=metric, value=str(value)))
+            for metric, value in values.items()]  # fmt: skip
+    request = api_pb2.ReportObservationLogRequest(trial_name=trial,
+                                                  observation_log=api_pb2.ObservationLog(metric_logs=logs))  # fmt: skip
+    with grpc.insecure_channel(address) as channel:
+        try:
+            api_pb2_grpc.DBManagerStub(channel).ReportObservationLog(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            raise RuntimeError(
+                f"Unable to push metrics to Katib DB for Trial {trial} at {address}. Exception: {details}"
+            ) from exc
