@@ -69,6 +69,8 @@ RUNNABLE_EXAMPLES = [
     "examples/katib/hp-tuning/random.yaml",
     "examples/katib/hp-tuning/grid.yaml",
     "examples/katib/metrics-collector/file-metrics-collector.yaml",
+    # Its Custom collector runs as a sidecar from the stand-in image's entrypoint and reports over gRPC.
+    "examples/katib/metrics-collector/custom-metrics-collector.yaml",
     "examples/katib/kubeflow-training-operator/tfjob-mnist-with-summaries.yaml",
     "examples/katib/hp-tuning/hyperopt-distribution.yaml",
     "examples/seed-experiment.yaml",

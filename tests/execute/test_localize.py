@@ -68,3 +68,21 @@ def test_path_rules(tmp_path: Path) -> None:
         "PATH": "/usr/bin:/bin",
         "WORD": "hello",
     }
+
+
+def test_image_map_file_declares_entrypoints(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    mapping = tmp_path / "images.yaml"
+    mapping.write_text("a/plain: root\na/entry:\n  directory: root\n  entrypoint: [python3, /x.py]\n  cmd: [-v]\n")
+    images = ImageMap.from_file(mapping)
+    assert images.resolve("a/entry:1") == images.resolve("a/plain") == (tmp_path / "root").resolve()
+    assert images.entrypoint("docker.io/a/entry:1") == (["python3", "/x.py"], ["-v"])
+    assert images.entrypoint("a/plain") is None
+    assert images.entrypoint("a/unknown") is None
+    for bad, problem in (("{directory: root, entry: [x]}", "expected directory"), ("{directory: root, cmd: x}", "cmd")):
+        mapping.write_text(f"a/b: {bad}\n")
+        with pytest.raises(ValueError, match=problem):
+            ImageMap.from_file(mapping)
+    # --image replaces a mapping, entrypoint included.
+    images.update(ImageMap.parse_options([f"a/entry={tmp_path}"]))
+    assert images.entrypoint("a/entry") is None

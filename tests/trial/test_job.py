@@ -87,3 +87,23 @@ def test_deadline_and_default_container() -> None:
         "spec": {"pytorchReplicaSpecs": {"Master": replica(1, container("x", ["a"]), container("pytorch", ["b"]))}},
     }
     assert default_primary_container(job) == "pytorch"
+
+
+def test_a_container_without_command_runs_its_images_entrypoint_when_known() -> None:
+    """As Kubernetes: no command -> the image's ENTRYPOINT, then the container's args, else the image's CMD."""
+    known = {"img": (["/entry"], ["--default"]), "cmd-only": ([], ["run", "it"])}
+
+    def entrypoint(image: str | None) -> tuple[list[str], list[str]] | None:
+        return known.get(image or "")
+
+    def argv(**c: Any) -> list[str]:
+        job = {"kind": "Job", "spec": {"template": {"spec": {"containers": [{"name": "a", **c}]}}}}
+        (process,) = job_processes(job, primary_container_name="a", primary_pod_labels=None, entrypoint=entrypoint)
+        return process.argv
+
+    assert argv(image="img", args=["--x"]) == ["/entry", "--x"]
+    assert argv(image="img") == ["/entry", "--default"]
+    assert argv(image="cmd-only") == ["run", "it"]
+    assert argv(image="img", command=["own"], args=["a"]) == ["own", "a"]  # a command replaces both
+    with pytest.raises(TrialJobError, match="sets no command and its image's entrypoint is not known"):
+        argv(image="other", args=["--x"])

@@ -88,7 +88,10 @@ def prepare_trial(
     assert template is not None
     job = render_trial(experiment, trial_name, assignment, labels=labels, trial_spec=trial_spec)
     processes = job_processes(
-        job, primary_container_name=template.primary_container_name, primary_pod_labels=template.primary_pod_labels
+        job,
+        primary_container_name=template.primary_container_name,
+        primary_pod_labels=template.primary_pod_labels,
+        entrypoint=image_map.entrypoint,
     )
     kind, metrics_path, file_format, filters = _collector_path(experiment)
     trial_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +108,8 @@ def prepare_trial(
     collector_container = custom_collector(experiment)
     if collector_container is not None:
         primary = next(p for p in processes if p.primary)
-        sidecar = sidecar_process(collector_container, primary, trial_name, str(experiment.metadata.namespace))
+        namespace = str(experiment.metadata.namespace)
+        sidecar = sidecar_process(collector_container, primary, trial_name, namespace, image_map.entrypoint)
         # The collector's own image, the primary pod's root: it reads the files the trial writes.
         sidecar_rules = dataclasses.replace(primary_rules, image_root=image_map.resolve(sidecar.image))
         launch = _launch(sidecar, sidecar_rules, trial_name, trial_dir, venv, extra_env)
@@ -181,8 +185,11 @@ def _launch(
     if venv is not None:
         env = venv.environ(env)  # its python, pip and torchrun come first, as in an image that has them
     for key, value in extra_env.items():
-        own = env.get(key) if key == "PYTHONPATH" else None
-        env[key] = f"{value}{os.pathsep}{own}" if own else value
+        if key == "PYTHONPATH":
+            own = env.get(key)
+            env[key] = f"{value}{os.pathsep}{own}" if own else value
+        elif key not in process.env:  # the container's own setting wins (its own grpc_proxy, say)
+            env[key] = value
     env[TRIAL_NAME_ENV] = trial_name
     env[TRIAL_DIR_ENV] = str(trial_dir)
     env["PYTHONUNBUFFERED"] = "1"  # metrics must reach the log while the trial runs, not at exit

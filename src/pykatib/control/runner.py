@@ -462,6 +462,8 @@ class ExperimentController:
             if waiter.done():
                 break  # collector.finish() reads the rest: polling now would only read the files twice
             await self._store_observations(trial, launch.collector.poll())
+            if handle.replicas_ended:
+                continue  # only a collector sidecar still reports: the trial itself has ended
             if trial.early_stopped and not handle.stopping:
                 await handle.stop()
             overdue = deadline is not None and (datetime.now(UTC) - started).total_seconds() > deadline
@@ -527,7 +529,8 @@ class ExperimentController:
         if self.stopper is None:
             return
         values = [o.value for o in observations if o.metric_name == self._objective_metric]
-        if values and self.stopper.observe(trial.name, values) and trial.phase == TrialPhase.RUNNING:
+        ended = trial.handle is not None and trial.handle.replicas_ended  # a sidecar's last reports
+        if values and self.stopper.observe(trial.name, values) and trial.phase == TrialPhase.RUNNING and not ended:
             trial.early_stopped = True
 
     # --- recording ------------------------------------------------------------------------------------

@@ -11,15 +11,12 @@ pod's shared process namespace as Katib's collectors do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pykatib.spec.models import CollectorKind, Experiment
-from pykatib.trial.job import ContainerProcess, container_argv
+from pykatib.trial.job import ContainerProcess, Entrypoints, container_argv, container_env
 
 SIDECAR_REPLICA = "metrics-collector"
-# The Downward API fields a collector's env may refer to (Katib's example passes the pod's name).
-_FIELDS = ("metadata.name", "metadata.namespace")
 
 
 def custom_collector(experiment: Experiment) -> dict[str, Any] | None:
@@ -31,26 +28,11 @@ def custom_collector(experiment: Experiment) -> dict[str, Any] | None:
     return collector.custom_collector or {}
 
 
-def collector_env(container: Mapping[str, Any], pod_name: str, namespace: str) -> dict[str, str]:
-    """The container's env: plain values, and the pod fields Katib's collectors read (``fieldRef``)."""
-    fields = {"metadata.name": pod_name, "metadata.namespace": namespace}
-    env: dict[str, str] = {}
-    for item in container.get("env") or []:
-        if not isinstance(item, dict) or not item.get("name"):
-            continue
-        if "value" in item:
-            env[str(item["name"])] = "" if item["value"] is None else str(item["value"])
-            continue
-        path = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
-        if path in _FIELDS:
-            env[str(item["name"])] = fields[str(path)]
-    return env
-
-
 def sidecar_process(
-    container: dict[str, Any], primary: ContainerProcess, trial_name: str, namespace: str
+    container: dict[str, Any], primary: ContainerProcess, trial_name: str, namespace: str, entrypoint: Entrypoints
 ) -> ContainerProcess:
     """The collector as one more process of the trial's primary pod (the pod name is the primary's)."""
-    argv = container_argv(container, "metricsCollectorSpec.collector.customCollector")
-    env = collector_env(container, f"{trial_name}-{primary.key}", namespace)
+    argv = container_argv(container, "metricsCollectorSpec.collector.customCollector", entrypoint)
+    # The Downward API fields Katib's collectors read (its example passes the pod's name).
+    env = container_env(container, {"metadata.name": f"{trial_name}-{primary.key}", "metadata.namespace": namespace})
     return ContainerProcess(SIDECAR_REPLICA, 0, container, argv, env)

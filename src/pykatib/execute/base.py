@@ -62,6 +62,12 @@ class TrialHandle(Protocol):
         None for an executor whose processes are not on this machine."""
         ...
 
+    @property
+    def replicas_ended(self) -> bool:
+        """Whether every replica has exited (sidecars may still be reporting): the trial no longer runs, so
+        its deadline and early stopping no longer apply."""
+        ...
+
     async def wait(self) -> dict[str, int | None]:
         """Each replica's exit code once all have ended (and any sidecar after them); None for one that
         vanished without a code. Sidecars are not in the result."""

@@ -81,6 +81,7 @@ class RunningTrial:
         # group id, handed to another process since.
         self._leftovers: dict[int, asyncio.Task[None]] = {}
         self._done: set[int] = set()  # wrappers known to have exited: stop() leaves their group ids alone
+        self.replicas_ended = False  # every replica has exited; only sidecars may still run
 
     @property
     def primary_key(self) -> str:
@@ -98,7 +99,9 @@ class RunningTrial:
         SIGTERM once every replica has ended, and SIGKILL after SIDECAR_GRACE_SECONDS.
         """
         if len(self.records) == 1:  # the common case, without a task per process
-            return {self.records[0].key: await self._wait_one(self.records[0])}
+            code = await self._wait_one(self.records[0])
+            self.replicas_ended = True
+            return {self.records[0].key: code}
         results: dict[str, int | None] = {}
         sidecars = [r for r in self.records if r.sidecar]
         pending = {r.key: asyncio.ensure_future(self._wait_one(r)) for r in self.records}
@@ -112,8 +115,9 @@ class RunningTrial:
             for record in self.records:
                 if record.key not in results and not record.sidecar:
                     results[record.key] = await pending[record.key]
+            self.replicas_ended = True
             if sidecars:
-                await _terminate([r.pid for r in sidecars if r.pid not in self._done], SIDECAR_GRACE_SECONDS)
+                await _end_sidecars([r.pid for r in sidecars if r.pid not in self._done])
                 for record in sidecars:
                     await pending[record.key]
         finally:
@@ -218,6 +222,34 @@ async def _terminate(groups: list[int], grace: float = STOP_GRACE_SECONDS) -> No
     finally:
         for pgid in groups:
             _signal_group(pgid, signal.SIGKILL)
+
+
+async def _end_sidecars(wrappers: list[int]) -> None:
+    """SIGTERM what each sidecar's wrapper runs (not the wrapper: a shell dies of it at once, and its exit
+    status and the grace period with it), wait for the wrappers to end, then SIGKILL what is left."""
+    for pgid in wrappers:
+        for pid in _group_members(pgid):
+            if pid != pgid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGTERM)
+    try:
+        deadline = time.monotonic() + SIDECAR_GRACE_SECONDS
+        while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in wrappers):
+            await asyncio.sleep(0.05)
+    finally:
+        for pgid in wrappers:
+            _signal_group(pgid, signal.SIGKILL)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group."""
+    members = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            stat = _proc_stat(proc)
+            if stat is not None and stat[1] == pgid and stat[0] != "Z":
+                members.append(int(proc.name))
+    return members
 
 
 def _group_exists(pgid: int) -> bool:

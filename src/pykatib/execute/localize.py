@@ -45,34 +45,76 @@ def normalize_image(image: str) -> tuple[str, str | None]:
     return name, tag
 
 
+# An image's ENTRYPOINT and CMD, as its Dockerfile declares them: what runs when a container sets no command.
+Entrypoint = tuple[list[str], list[str]]
+
+
 class ImageMap:
-    """IMAGE[:TAG] -> directory. A key without a tag matches every tag of that image."""
+    """IMAGE[:TAG] -> directory (and the image's entrypoint). A key without a tag matches every tag."""
 
     def __init__(self, entries: Mapping[str, str | Path] | None = None) -> None:
         self._entries: dict[tuple[str, str | None], Path] = {}
+        self._entrypoints: dict[tuple[str, str | None], Entrypoint] = {}
         for image, directory in (entries or {}).items():
             self.add(image, directory)
 
-    def add(self, image: str, directory: str | Path) -> None:
-        self._entries[normalize_image(image)] = Path(directory).resolve()
+    def add(
+        self, image: str, directory: str | Path, entrypoint: list[str] | None = None, cmd: list[str] | None = None
+    ) -> None:
+        key = normalize_image(image)
+        self._entries[key] = Path(directory).resolve()
+        self._entrypoints.pop(key, None)
+        if entrypoint is not None or cmd is not None:
+            self._entrypoints[key] = (list(entrypoint or []), list(cmd or []))
 
     def update(self, other: ImageMap) -> None:
+        for key in other._entries:
+            self._entrypoints.pop(key, None)
         self._entries.update(other._entries)
+        self._entrypoints.update(other._entrypoints)
 
-    def resolve(self, image: str | None) -> Path | None:
+    def _lookup(self, image: str | None) -> tuple[str, str | None] | None:
         if not image:
             return None
         name, tag = normalize_image(image)
-        return self._entries.get((name, tag)) or self._entries.get((name, None))
+        for key in ((name, tag), (name, None)):
+            if key in self._entries:
+                return key
+        return None
+
+    def resolve(self, image: str | None) -> Path | None:
+        key = self._lookup(image)
+        return self._entries[key] if key else None
+
+    def entrypoint(self, image: str | None) -> Entrypoint | None:
+        """The mapped image's (ENTRYPOINT, CMD), or None when its mapping declares neither."""
+        key = self._lookup(image)
+        return self._entrypoints.get(key) if key else None
 
     @classmethod
     def from_file(cls, path: str | Path) -> ImageMap:
-        """A YAML mapping ``image: directory``; relative directories are relative to the file."""
+        """A YAML mapping ``image: directory`` or ``image: {directory: D, entrypoint: [...], cmd: [...]}``
+        (ENTRYPOINT and CMD as the image's Dockerfile has them); relative directories are relative to the
+        file."""
         path = Path(path)
         data = safe_yaml.load(path.read_text()) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: an image map must be a mapping of image to directory")
-        return cls({str(k): path.parent / str(v) for k, v in data.items()})
+        result = cls()
+        for image, value in data.items():
+            if isinstance(value, dict):
+                directory = value.get("directory")
+                entrypoint, cmd = value.get("entrypoint"), value.get("cmd")
+                unknown = set(value) - {"directory", "entrypoint", "cmd"}
+                if not isinstance(directory, str) or unknown:
+                    raise ValueError(f"{path}: {image}: expected directory (and entrypoint, cmd), got {sorted(value)}")
+                for field, words in (("entrypoint", entrypoint), ("cmd", cmd)):
+                    if words is not None and not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+                        raise ValueError(f"{path}: {image}: {field} must be a list of strings")
+                result.add(str(image), path.parent / directory, entrypoint, cmd)
+            else:
+                result.add(str(image), path.parent / str(value))
+        return result
 
     @classmethod
     def parse_options(cls, options: Iterable[str]) -> ImageMap:

@@ -32,7 +32,7 @@ from pykatib.spec.conditions import TrialPhase
 from pykatib.spec.loader import ConfigMaps, load_document
 from pykatib.spec.models import CollectorKind, Experiment
 from pykatib.store import ExperimentRecord, KubeObjectRecord, MetricStats, TrialRecord
-from pykatib.trial.job import ContainerProcess, job_processes
+from pykatib.trial.job import ContainerProcess, Entrypoints, job_processes
 
 V1BETA1 = f"{GROUP}/v1beta1"
 V1ALPHA3 = f"{GROUP}/v1alpha3"
@@ -312,8 +312,9 @@ class PodRef:
         return [self.container, *([COLLECTOR_CONTAINER] if self.collector else [])]
 
 
-def trial_pods(trial: TrialRecord, parsed: ParsedExperiment) -> list[PodRef]:
-    """The pods of a trial: one per replica of its rendered job, ``<trial>-<replica>-<index>``."""
+def trial_pods(trial: TrialRecord, parsed: ParsedExperiment, entrypoint: Entrypoints | None = None) -> list[PodRef]:
+    """The pods of a trial: one per replica of its rendered job, ``<trial>-<replica>-<index>``; ``entrypoint``:
+    the mapped images' entrypoints, for containers that set no command."""
     if parsed.experiment is None:
         return []
     job = _run_spec(trial, parsed)
@@ -322,7 +323,7 @@ def trial_pods(trial: TrialRecord, parsed: ParsedExperiment) -> list[PodRef]:
         return []
     try:
         processes = job_processes(job, primary_container_name=template.primary_container_name,
-                                  primary_pod_labels=template.primary_pod_labels)  # fmt: skip
+                                  primary_pod_labels=template.primary_pod_labels, entrypoint=entrypoint)  # fmt: skip
     except ValueError:
         return []
     directory = Path(trial.work_dir) if trial.work_dir else None

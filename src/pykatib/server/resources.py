@@ -28,7 +28,7 @@ from pykatib.control.session import (
 from pykatib.control.status import condition
 from pykatib.execute.localize import ImageMap
 from pykatib.server.core_kinds import stored_config_maps, stored_kind
-from pykatib.server.kind import GENERATE_ATTEMPTS, Kind, ListQuery, generate_prefix, generated_name, metadata_of
+from pykatib.server.kind import Kind, ListQuery, create_named, generate_prefix, generated_name, metadata_of
 from pykatib.server.kube.errors import (
     KubeError,
     already_exists,
@@ -179,16 +179,14 @@ class Resources:
         self, namespace: str, name: str, document: dict[str, Any], prefix: str | None
     ) -> ExperimentRecord:
         """Store a new experiment; a generated name (``prefix``) taken already is drawn again."""
-        attempts = 1
-        while True:
-            try:
-                return self.store.create_experiment(name, namespace, document)
-            except ExperimentExistsError as exc:
-                if prefix is None or attempts == GENERATE_ATTEMPTS:
-                    raise already_exists("experiments", GROUP, name) from exc
-                attempts += 1
-                name = generated_name(prefix)  # the same length: still a valid name
-                document["metadata"]["name"] = name
+
+        def create(name: str) -> ExperimentRecord:
+            document["metadata"]["name"] = name
+            return self.store.create_experiment(name, namespace, document)
+
+        return create_named(
+            create, name, prefix, ExperimentExistsError, lambda n: already_exists("experiments", GROUP, n)
+        )
 
     def replace_experiment(
         self, namespace: str | None, name: str, body: dict[str, Any], *, alpha3: bool = False
@@ -442,7 +440,7 @@ class Resources:
 
     def _pods_of(self, record: ExperimentRecord, trials: Sequence[TrialRecord]) -> list[PodRef]:
         parsed = self.parser.parse(record, self.config_maps())
-        return [pod for trial in trials for pod in trial_pods(trial, parsed)]
+        return [pod for trial in trials for pod in trial_pods(trial, parsed, self.image_map.entrypoint)]
 
     def list_pods(self, namespace: str | None, query: ListQuery) -> list[dict[str, Any]]:
         if query.name is not None:

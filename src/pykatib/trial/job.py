@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,10 @@ JOB_ROLE_LABEL = "training.kubeflow.org/job-role"
 # Replica types the operators give the master job role; also the fallback order for the primary replica.
 MASTER_TYPES = ("master", "chief", "launcher")
 FALLBACK_PRIMARY = ("master", "chief", "launcher", "worker")
+
+
+# An image -> its (ENTRYPOINT, CMD), or None when unknown (``execute.localize.ImageMap.entrypoint``).
+Entrypoints = Callable[[str | None], tuple[list[str], list[str]] | None]
 
 
 class TrialJobError(ValueError):
@@ -115,25 +119,39 @@ def _pick_container(pod_spec: dict[str, Any], primary_name: str | None, where: s
     return containers[0]
 
 
-def container_argv(container: dict[str, Any], where: str) -> list[str]:
+def container_argv(container: dict[str, Any], where: str, entrypoint: Entrypoints | None = None) -> list[str]:
+    """The container's command and args; with no command, the image's ENTRYPOINT and (without args) its CMD,
+    as Kubernetes runs it, when ``entrypoint`` knows them for the container's image."""
     command = container.get("command") or []
     args = container.get("args") or []
     if not isinstance(command, list) or not isinstance(args, list):
         raise TrialJobError(f"{where}: command and args must be lists")
-    argv = [str(a) for a in [*command, *args]]
     if not command:
-        raise TrialJobError(
-            f"{where}: the container sets no command; pykatib runs the command, not the image's entrypoint"
-        )
-    return argv
+        image = container.get("image")
+        declared = entrypoint(str(image) if image else None) if entrypoint else None
+        if declared is None:
+            raise TrialJobError(
+                f"{where}: the container sets no command and its image's entrypoint is not known; pykatib runs "
+                "the command, or the entrypoint an image mapping declares (docs/images.md)"
+            )
+        command, cmd = declared
+        args = args or cmd
+    return [str(a) for a in [*command, *args]]
 
 
-def _env(container: dict[str, Any]) -> dict[str, str]:
+def container_env(container: dict[str, Any], fields: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The container's ``env`` values. ``valueFrom`` (secrets, field refs) has no meaning off a cluster: such
+    variables are left unset, but for a ``fieldRef`` to one of ``fields`` (``metadata.name`` -> its value)."""
     env: dict[str, str] = {}
     for item in container.get("env") or []:
-        # valueFrom (secrets, field refs) has no meaning off a cluster: such variables are left unset.
-        if isinstance(item, dict) and item.get("name") and "value" in item:
+        if not isinstance(item, dict) or not item.get("name"):
+            continue
+        if "value" in item:
             env[str(item["name"])] = "" if item["value"] is None else str(item["value"])
+        elif fields:
+            path = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+            if path in fields:
+                env[str(item["name"])] = fields[str(path)]
     return env
 
 
@@ -148,14 +166,20 @@ def job_processes(
     *,
     primary_container_name: str | None,
     primary_pod_labels: Mapping[str, str] | None,
+    entrypoint: Entrypoints | None = None,
 ) -> list[ContainerProcess]:
-    """The processes of a trial, exactly one of them primary (its output and files carry the metrics)."""
+    """The processes of a trial, exactly one of them primary (its output and files carry the metrics);
+    ``entrypoint``: the ENTRYPOINT and CMD of an image, for containers that set no command."""
     kind = str(job.get("kind", ""))
     replicas = _replica_specs(job)
     if replicas is None:
         pod_spec = (((job.get("spec") or {}).get("template") or {}).get("spec")) or {}
         container = _pick_container(pod_spec, primary_container_name, f"{kind} pod template")
-        return [ContainerProcess("job", 0, container, container_argv(container, kind), _env(container), primary=True)]
+        return [
+            ContainerProcess(
+                "job", 0, container, container_argv(container, kind, entrypoint), container_env(container), primary=True
+            )
+        ]
     processes: list[ContainerProcess] = []
     for replica_type, replica in replicas.items():
         if not isinstance(replica, dict):
@@ -171,7 +195,12 @@ def job_processes(
                 labels[JOB_ROLE_LABEL] = "master"
             processes.append(
                 ContainerProcess(
-                    replica_type, index, container, container_argv(container, where), _env(container), labels
+                    replica_type,
+                    index,
+                    container,
+                    container_argv(container, where, entrypoint),
+                    container_env(container),
+                    labels,
                 )
             )
     if not processes:
