@@ -52,6 +52,10 @@ class ThreadTrial:
     def pid(self) -> int | None:
         return None  # no process of its own
 
+    @property
+    def replicas_ended(self) -> bool:
+        return all(run.done() for run in self._runs.values())  # no sidecars here
+
     async def wait(self) -> dict[str, int | None]:
         return {key: await run for key, run in self._runs.items()}
 

@@ -327,7 +327,7 @@ def test_custom_collector_runs_beside_each_trial_and_reports_over_grpc(tmp_path:
 
 def test_custom_collector_without_a_command_is_refused_before_any_trial(tmp_path: Path, workdir: Path) -> None:
     script = write_script(tmp_path, "trial.py", CUSTOM_TRIAL)
-    doc = custom_experiment(script, custom_collector(command=None))
+    doc = custom_experiment(script, custom_collector(command=None, image="example/collector"))
     code, status, stderr = run_pykatib(write_experiment(tmp_path, doc), "--workdir", str(workdir))
     assert (code, status) == (2, None), stderr
     assert "Traceback" not in stderr
@@ -346,3 +346,47 @@ def test_a_collector_kind_that_cannot_run_here_is_refused_before_any_trial(tmp_p
     assert "Traceback" not in stderr
     assert "metrics collector kind PrometheusMetric cannot run locally yet" in stderr
     assert trials_of(workdir, "e2e") == []
+
+
+# A collector that reports only once told the trial has ended, and takes its time: SIGTERM, 4 s, then report.
+SLOW_COLLECTOR = """
+import os, signal, sys, time
+import grpc
+from pykatib.api import api_pb2, api_pb2_grpc
+ended = False
+def end(*_):
+    global ended
+    ended = True
+signal.signal(signal.SIGTERM, end)
+while not ended:
+    time.sleep(0.05)
+time.sleep(4)  # longer than a replica's leftovers get (3 s) and than the trial's deadline left
+value = open(sys.argv[1]).read().strip()
+stub = api_pb2_grpc.DBManagerStub(grpc.insecure_channel("katib-db-manager.kubeflow:6789"))
+metric = api_pb2.MetricLog(time_stamp="", metric=api_pb2.Metric(name="accuracy", value=value))
+stub.ReportObservationLog(api_pb2.ReportObservationLogRequest(
+    trial_name=os.environ["KATIB_TRIAL_NAME"], observation_log=api_pb2.ObservationLog(metric_logs=[metric])))
+"""
+
+
+def test_a_sidecar_has_its_grace_period_after_the_trial_ends_and_no_deadline(tmp_path: Path, workdir: Path) -> None:
+    """The trial's deadline and early stopping end with its processes; the collector then gets its 30 s."""
+    collector = write_script(tmp_path, "collector.py", SLOW_COLLECTOR)
+    doc = make_experiment(
+        # The trial outlives the collector's start-up (a SIGTERM before its handler is set would end it at once).
+        ["sh", "-c", 'echo "$1" > "$2"; sleep 1', "sh", "${trialParameters.x}", "/katib/out.txt"],
+        objective={"type": "maximize", "objectiveMetricName": "accuracy"},
+        metricsCollectorSpec={
+            "source": {"fileSystemPath": {"path": "/katib/out.txt", "kind": "File"}},
+            "collector": {
+                "kind": "Custom",
+                "customCollector": {"name": "c", "command": ["python3", str(collector), "/katib/out.txt"]},
+            },
+        },
+        job_spec={"activeDeadlineSeconds": 3},
+        maxTrialCount=2,
+    )
+    status = run_ok(tmp_path, workdir, doc)
+    assert status["trialsSucceeded"] == 2, status
+    for trial in trials_of(workdir, "e2e"):
+        assert trial.objective_value == pytest.approx(float(trial.parameter_assignments["x"]))

@@ -91,6 +91,21 @@ def test_made_again_for_another_pykatib_python(tmp_path: Path) -> None:
     assert venv.ready()
 
 
+def test_pykatib_changed_but_not_its_python_keeps_what_trials_installed(tmp_path: Path) -> None:
+    """Found in review: a pykatib upgrade followed by --resume removed the packages running trials import."""
+    venv = TrialVenv.of_experiment(tmp_path).ensure()
+    installed = venv.site_packages / "installed_by_a_trial.py"
+    installed.write_text("VALUE = 1\n")
+    stamp = venv.root / STAMP_FILE
+    first, second, _ = stamp.read_text().split("\n", 2)
+    stamp.write_text(f"{first}\n{second}\nan older pykatib's site directories\n")
+    assert not venv.ready()
+    assert venv.ensure().ready()
+    assert installed.exists()
+    done = subprocess.run([str(venv.python), "-c", "import installed_by_a_trial, yaml"], capture_output=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_its_python_is_the_environment_over_pykatibs_packages(venv: TrialVenv) -> None:
     shown = venv_python(
         venv,

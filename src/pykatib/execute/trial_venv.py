@@ -12,8 +12,9 @@ running pykatib:
 - its ``bin`` goes first on the trial's PATH, as an activated environment: ``python``, ``python3`` are its
   interpreter, ``pip``, ``pip3`` and ``torchrun`` small ``sh`` scripts that run it (``-m pip``,
   ``-m torch.distributed.run``) with the arguments as given;
-- created when the experiment's first trial starts (or when pykatib's Python changed since), under a file
-  lock, so trials starting at once wait for one creation; each later start reads one small file.
+- created when the experiment's first trial starts (made again when pykatib's Python changed since; only its
+  pykatib files rewritten when pykatib did), under a file lock, so trials starting at once wait for one
+  creation; each later start reads one small file.
 """
 
 from __future__ import annotations
@@ -56,13 +57,18 @@ def pykatib_site_dirs() -> list[str]:
     return [d for d in dict.fromkeys(dirs) if os.path.isdir(d) and "\n" not in d]
 
 
+def _interpreter_stamp() -> str:
+    """The stamp's first part: the base interpreter the environment's python is."""
+    return f"{sys.base_prefix}\n{sys.version}\n"
+
+
 @functools.cache
 def _stamp() -> str:
     """What the environment was made from (the base interpreter, pykatib's site-packages, the hook): another
     pykatib Python makes it again; the same one started by another name (python, python3.11) does not."""
     hook = Path(venv_hook.__file__).read_bytes()
-    parts = [sys.base_prefix, sys.version, *pykatib_site_dirs(), hashlib.sha256(hook).hexdigest()]
-    return "\n".join(parts) + "\n"
+    parts = [*pykatib_site_dirs(), hashlib.sha256(hook).hexdigest()]
+    return _interpreter_stamp() + "\n".join(parts) + "\n"
 
 
 @contextlib.contextmanager
@@ -121,10 +127,18 @@ class TrialVenv:
         return {**env, "PATH": f"{self.bin_dir}{os.pathsep}{path}", "VIRTUAL_ENV": str(self.root)}
 
     def _create(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-        # pip comes from pykatib's packages when it has it: no copy of pip to install (seconds) per experiment.
-        with_pip = importlib.util.find_spec("pip") is None
-        venv.EnvBuilder(symlinks=os.name != "nt", with_pip=with_pip).create(self.root)
+        """Make the environment; one of the same interpreter (pykatib upgraded, another HOME's site
+        directories) only has pykatib's files rewritten in place: trials still running from before keep the
+        packages they installed."""
+        try:
+            made_by = (self.root / STAMP_FILE).read_text()
+        except OSError:
+            made_by = ""
+        if not (made_by.startswith(_interpreter_stamp()) and (self.root / "pyvenv.cfg").is_file()):
+            shutil.rmtree(self.root, ignore_errors=True)
+            # pip comes from pykatib's packages when it has it: no copy of pip to install (seconds) per experiment.
+            with_pip = importlib.util.find_spec("pip") is None
+            venv.EnvBuilder(symlinks=os.name != "nt", with_pip=with_pip).create(self.root)
         site_packages = self.site_packages
         (self.root / venv_hook.SITE_DIRS_FILE).write_text("".join(f"{d}\n" for d in pykatib_site_dirs()))
         shutil.copyfile(venv_hook.__file__, site_packages / f"{HOOK_MODULE}.py")

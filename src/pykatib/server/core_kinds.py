@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pykatib.server.kind import GENERATE_ATTEMPTS, Kind, ListQuery, generate_prefix, generated_name, metadata_of
+from pykatib.server.kind import Kind, ListQuery, create_named, generate_prefix, generated_name, metadata_of
 from pykatib.server.kube.errors import already_exists, bad_request, conflict, invalid, not_found
 from pykatib.server.objects import resource_version, rfc3339, uid
 from pykatib.spec.loader import ConfigMaps
@@ -78,15 +78,11 @@ def stored_kind(store: Store, plural: str, kind: str, *, namespaced: bool) -> Ki
         if problem:
             raise invalid(kind, "", name, [("metadata.name", problem)])
         _check_body(kind, body)
-        attempts = 1
-        while True:
-            try:
-                return served(store.create_object(plural, scope(namespace), name, _kept(_named(body, name))))
-            except KubeObjectExistsError as exc:
-                if prefix is None or attempts == GENERATE_ATTEMPTS:
-                    raise already_exists(plural, "", name) from exc
-                attempts += 1
-                name = generated_name(prefix)  # a generated name taken: drawn again
+        record = create_named(
+            lambda n: store.create_object(plural, scope(namespace), n, _kept(_named(body, n))),
+            name, prefix, KubeObjectExistsError, lambda n: already_exists(plural, "", n),
+        )  # fmt: skip
+        return served(record)
 
     def replace(namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
         record = store.get_object(plural, scope(namespace), name)

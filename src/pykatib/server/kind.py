@@ -5,14 +5,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pykatib.server.kube.errors import bad_request
 
 # Kubernetes' generateName: the prefix (cut to 58 characters) and 5 characters of this alphabet (no vowels,
-# no look-alikes); a name taken already is drawn again, up to GENERATE_ATTEMPTS times.
+# no look-alikes); a name taken already is drawn again, up to GENERATE_ATTEMPTS times (create_named).
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 GENERATE_ATTEMPTS = 8
+T = TypeVar("T")
 
 
 @dataclass
@@ -64,3 +65,22 @@ def generate_prefix(metadata: dict[str, Any]) -> str | None:
 def generated_name(prefix: str) -> str:
     """A name from ``generateName``, as the Kubernetes API server makes one."""
     return prefix[:58] + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
+
+
+def create_named(
+    create: Callable[[str], T],
+    name: str,
+    prefix: str | None,
+    taken: type[Exception],
+    conflict: Callable[[str], Exception],
+) -> T:
+    """``create(name)``; a generated name (``prefix`` given) taken already is drawn again, up to
+    GENERATE_ATTEMPTS times; ``conflict(name)`` is raised for a name that stays taken."""
+    for attempt in range(1, GENERATE_ATTEMPTS + 1):
+        try:
+            return create(name)
+        except taken as exc:
+            if prefix is None or attempt == GENERATE_ATTEMPTS:
+                raise conflict(name) from exc
+            name = generated_name(prefix)  # the same length: still a valid name
+    raise AssertionError("unreachable")
