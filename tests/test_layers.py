@@ -11,7 +11,8 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "pykatib"
 
 # Lowest first. A package may import packages of lower layers only; those of one layer are independent.
 LAYERS: list[set[str]] = [
-    {"trial", "metrics", "api"},  # the template language and job kinds; metric parsing; Katib's gRPC API
+    # The template language and job kinds; metric parsing; Katib's gRPC API; a server's home and server.json.
+    {"trial", "metrics", "api", "home"},
     {"spec"},  # the Experiment: models, loading, defaults, validation, the algorithm registry
     {"store", "suggest", "earlystop", "execute", "report"},  # what the controller plugs together; report_metrics
     {"control", "progress", "dbmanager"},  # the controller; the live display; Katib's DB manager (gRPC)

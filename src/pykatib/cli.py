@@ -242,8 +242,8 @@ def _delete_local(name: str, namespace: str | None, db_url: str | None, workdir:
     "--grpc-port",
     default=None,
     type=click.IntRange(0, 65535),
-    help="Port of Katib's DB manager (gRPC, on 127.0.0.1 only) [default: Katib's 6789, or a free port when it is "
-    "taken]; 0 picks a free port.",
+    help="Port of Katib's DB manager (gRPC, on 127.0.0.1 only) [default: its port of the last start, else Katib's "
+    "6789, else a free port]; 0 picks a free port.",
 )
 def server_command(
     host: str, port: int, db_url: str | None, workdir: Path | None, token: str | None, home: Path | None,

@@ -21,13 +21,13 @@ from sqlalchemy.exc import DBAPIError
 
 from pykatib.control.runner import ExperimentController
 from pykatib.control.session import RunRefused, check_runnable, not_in_store_message, plan_run
-from pykatib.dbmanager import DBManager, trial_resolver
+from pykatib.dbmanager import PORT_FILE, DBManager, listen_again, trial_resolver
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.progress import Progress, optimal_summary, trials_table
 from pykatib.spec.conditions import ExperimentCondition
 from pykatib.spec.errors import InvalidExperimentError
 from pykatib.spec.loader import SpecFileError, load_experiment_document
-from pykatib.store import Store, StoreError, error_line, open_store, shown_url, sqlite_file, workdir_url
+from pykatib.store import Store, StoreError, error_line, experiment_dir, open_store, shown_url, sqlite_file, workdir_url
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_WORKDIR = Path(".pykatib")
@@ -110,7 +110,14 @@ def run_file(options: RunOptions) -> int:
         else:
             started = True
             metric = str(objective.objective_metric_name)
-            db_manager = _db_manager(store, workdir)
+            folder = _experiment_folder(
+                store, workdir, str(experiment.metadata.namespace), str(experiment.metadata.name)
+            )
+            db_manager, last = _db_manager(store, workdir, folder)
+            if last is not None and last != db_manager.port:
+                _line(err, f"warning: Katib's DB manager cannot listen on its port of the last run, 127.0.0.1:{last} "
+                           f"(taken): trials still running from then cannot report to it (it listens on "
+                           f"{db_manager.address})")  # fmt: skip
             with Progress(err, str(experiment.metadata.name), metric) as progress, _log_lines(err), db_manager:
                 controller = ExperimentController(
                     experiment, store, workdir=workdir, image_map=image_map, trial_spec=trial_spec,
@@ -138,12 +145,26 @@ def run_file(options: RunOptions) -> int:
             store.close()
 
 
-def _db_manager(store: Store, workdir: Path) -> DBManager:
-    """Katib's DB manager for the run's trials (``report_metrics`` of Katib's SDK), on a free port of 127.0.0.1."""
+def _db_manager(store: Store, workdir: Path, directory: Path) -> tuple[DBManager, int | None]:
+    """Katib's DB manager for the run's trials (``report_metrics`` of Katib's SDK) on 127.0.0.1: on the port
+    of the experiment's last run (recorded in its directory: trials re-attached by ``--resume`` report there),
+    else a free one. Also the port of the last run (None: none recorded)."""
     try:
-        return DBManager(store, trial_resolver(store, workdir), 0)
+        return listen_again(store, trial_resolver(store, workdir), directory / PORT_FILE)
     except OSError as exc:
         raise RunRefused(f"Katib's DB manager cannot listen on 127.0.0.1: {exc.strerror or exc}") from exc
+
+
+def _experiment_folder(store: Store, workdir: Path, namespace: str, name: str) -> Path:
+    """The experiment's folder: the one its trials are in (also one of an older layout, ``experiments/<name>``, as
+    the controller keeps them together), else ``experiments/<namespace>/<name>`` under ``workdir``."""
+    record = store.get_experiment(name, namespace)
+    count = store.count_trials(record.id) if record is not None else 0
+    if record is not None and count:
+        [last] = store.list_trials(record.id, offset=count - 1, limit=1)
+        if last.work_dir:
+            return Path(last.work_dir).parent.parent
+    return experiment_dir(workdir, namespace, name)
 
 
 class _OneLineHandler(logging.Handler):

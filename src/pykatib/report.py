@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from pykatib.home import SERVER_FILE, db_manager_address, default_home
 from pykatib.metrics.pushed import append_pushed_lines, pushed_line
 
 TRIAL_NAME_ENV = "KATIB_TRIAL_NAME"
@@ -61,30 +63,35 @@ def report_metrics(
 def local_db_manager(home: str | Path | None = None) -> str | None:
     """The DB manager address (``host:port``) the local ``pykatib server`` lists in its ``server.json``
     (``home``, else ``$PYKATIB_HOME``, else ``~/.pykatib``), or None."""
-    path = Path(home or os.environ.get("PYKATIB_HOME") or "~/.pykatib").expanduser() / "server.json"
     try:
-        address = json.loads(path.read_text()).get("db_manager")
-    except (OSError, ValueError, AttributeError):
+        return db_manager_address(json.loads((default_home(home) / SERVER_FILE).read_text()))
+    except (OSError, ValueError):
         return None
-    return address if isinstance(address, str) and address else None
+
+
+def db_manager_call(address: str, call: Callable[[Any], Any], failed: str) -> Any:
+    """``call(stub)`` with a ``DBManager`` stub on a channel to ``address``: its reply, or RuntimeError
+    ``<failed>. Exception: <gRPC's details>`` (Katib's SDK's wording) when the call fails."""
+    import grpc
+
+    from pykatib.api import api_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            return call(api_pb2_grpc.DBManagerStub(channel))
+        except grpc.RpcError as exc:
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            raise RuntimeError(f"{failed}. Exception: {details}") from exc
 
 
 def _push(trial: str, values: Mapping[str, float], address: str, timeout: float) -> None:
     """``DBManager.ReportObservationLog`` of ``values`` for ``trial`` at ``address``, as Katib's SDK sends it."""
-    import grpc
-
-    from pykatib.api import api_pb2, api_pb2_grpc
+    from pykatib.api import api_pb2
 
     stamp = datetime.now(UTC).strftime(RFC3339_FORMAT)
     logs = [api_pb2.MetricLog(time_stamp=stamp, metric=api_pb2.Metric(name=metric, value=str(value)))
             for metric, value in values.items()]  # fmt: skip
     request = api_pb2.ReportObservationLogRequest(trial_name=trial,
                                                   observation_log=api_pb2.ObservationLog(metric_logs=logs))  # fmt: skip
-    with grpc.insecure_channel(address) as channel:
-        try:
-            api_pb2_grpc.DBManagerStub(channel).ReportObservationLog(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            details = exc.details() if hasattr(exc, "details") else str(exc)
-            raise RuntimeError(
-                f"Unable to push metrics to Katib DB for Trial {trial} at {address}. Exception: {details}"
-            ) from exc
+    db_manager_call(address, lambda stub: stub.ReportObservationLog(request, timeout=timeout),
+                    f"Unable to push metrics to Katib DB for Trial {trial} at {address}")  # fmt: skip

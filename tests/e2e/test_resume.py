@@ -309,3 +309,70 @@ def test_an_experiment_of_the_older_layout_keeps_its_trials_together(tmp_path: P
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert delete.returncode == 0, delete.stderr
     assert not any((old_root / "trials").iterdir())
+
+
+# Trial code written for Katib: once the directory argv[1] (an existing path: the trial sees it as it is) holds
+# "gate", one ReportObservationLog to Katib's address (which
+# reaches the DB manager through the grpc_proxy the trial got at its start). A failed report fails the trial.
+REPORT_AT_THE_GATE = """
+import os, sys, time
+import grpc
+from pykatib.api import api_pb2, api_pb2_grpc
+while not os.path.exists(os.path.join(sys.argv[1], "gate")):
+    time.sleep(0.05)
+log = api_pb2.MetricLog(time_stamp="", metric=api_pb2.Metric(name="loss", value=sys.argv[2]))
+request = api_pb2.ReportObservationLogRequest(trial_name=os.environ["KATIB_TRIAL_NAME"],
+                                              observation_log=api_pb2.ObservationLog(metric_logs=[log]))
+with grpc.insecure_channel("katib-db-manager.kubeflow:6789") as channel:
+    api_pb2_grpc.DBManagerStub(channel).ReportObservationLog(request, timeout=60)
+"""
+
+
+def test_a_trial_reattached_after_a_kill_reports_to_the_db_manager_of_the_resumed_run(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """A trial keeps the DB manager's port of the run that started it (grpc_proxy); the resumed run listens there
+    again, so a report the trial sends after the kill reaches it and is stored."""
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    script = write_script(tmp_path, "trial.py", REPORT_AT_THE_GATE)
+    doc = make_experiment(["python3", str(script), str(gates), "${trialParameters.x}"], parallelTrialCount=1,
+                          maxTrialCount=1, metricsCollectorSpec={"collector": {"kind": "Push"}})  # fmt: skip
+    path = write_experiment(tmp_path, doc)
+    proc = start_pykatib(path, "--workdir", str(workdir))
+    [trial] = wait_for(workdir, proc, lambda trials: [t.phase for t in trials] == ["Running"])
+    proc.kill()  # SIGKILL: the trial keeps running, waiting for its gate
+    proc.communicate()
+
+    resumed = start_pykatib(path, "--workdir", str(workdir), "--resume")
+    try:
+        _wait_for_the_lease(workdir, resumed)  # its DB manager listens before its controller takes the lease
+        (gates / "gate").touch()
+        stdout, stderr = resumed.communicate(timeout=120)
+    finally:
+        (gates / "gate").touch()  # the trial ends however the test does
+        if resumed.poll() is None:
+            resumed.kill()
+            resumed.communicate()
+    log = (trial_dir(workdir, "e2e", trial.name) / "trial.log").read_text()
+    assert resumed.returncode == 0, f"{stderr}\n{log}"
+    assert "warning" not in stderr, stderr
+    [after] = trials_of(workdir, "e2e")
+    assert (after.name, after.phase) == (trial.name, "Succeeded"), log
+    x = float(trial.parameter_assignments["x"])
+    assert [(metric, value) for metric, value, _ in observations_of(workdir, trial.name)] == [("loss", x)]
+    assert json.loads(stdout)["status"]["currentOptimalTrial"]["bestTrialName"] == trial.name
+
+
+def _wait_for_the_lease(workdir: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Until ``proc`` (a ``pykatib run``) holds the experiment's lease."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        with opened_store(workdir) as store:
+            record = store.get_experiment("e2e", "default")
+            lease = store.get_lease(record.id) if record is not None else None
+        if lease is not None and lease.owner.pid == proc.pid:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"pykatib run (pid {proc.pid}) never took the experiment's lease")

@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ import pytest
 from e2e_support import make_experiment
 from pykatib.api import api_pb2, api_pb2_grpc
 from pykatib.dbmanager import DEFAULT_PORT as DB_MANAGER_PORT
+from pykatib.dbmanager import PORT_FILE, DBManager, trial_resolver
+from pykatib.metrics.pushed import PUSH_METRICS_FILE
 from pykatib.server.main import _db_manager
 from pykatib.store import Store
 from server_support import Server, clean_env, running_server, server_command
@@ -109,7 +112,7 @@ def test_reports_reach_a_running_trial_and_are_read_back_as_katib_filters_them(
     proxied.ReportObservationLog(_report(trial, ("loss", *LOSS_1), ("accuracy", *ACCURACY)), timeout=30)
     bad = _refused(proxied.ReportObservationLog, _report(trial, ("loss", *LOSS_2), ("accuracy", LOSS_2[0], "abc")))
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert bad.details() == "metric 'accuracy': value 'abc' is not a finite float"
+    assert bad.details() == "metric 'accuracy': value 'abc' is not a float"
     stub.ReportObservationLog(_report(trial, ("loss", *LOSS_2), ("ignored", LOSS_2[0], "1")), timeout=30)
 
     expected = [
@@ -169,7 +172,8 @@ def test_times_and_values_are_checked(server: Server, stub: Any, tmp_path: Path)
     cases = {
         ("loss", "yesterday", "1"): "metric 'loss': time_stamp 'yesterday' is not an RFC 3339 time",
         ("loss", "2024-01-02", "1"): "metric 'loss': time_stamp '2024-01-02' is not an RFC 3339 time",
-        ("loss", LOSS_1[0], "nan"): "metric 'loss': value 'nan' is not a finite float",
+        ("loss", LOSS_1[0], "1_000"): "metric 'loss': value '1_000' is not a float",
+        ("loss", LOSS_1[0], ""): "metric 'loss': value '' is not a float",
         ("timestamp", LOSS_1[0], "1"): "metric 'timestamp': the name is reserved for the report's time",
         ("", LOSS_1[0], "1"): "a metric without a name",
     }
@@ -181,6 +185,93 @@ def test_times_and_values_are_checked(server: Server, stub: Any, tmp_path: Path)
     assert _logs(stub, trial) == []  # nothing refused was written
     (tmp_path / "gate").touch()
     server.wait_for("dbm-checks")
+
+
+def test_non_finite_values_are_written_as_report_metrics_writes_them(server: Server, stub: Any, tmp_path: Path) -> None:
+    """Katib's SDK and DB manager accept NaN and infinities: so does this one, writing them to the Push file as
+    report_metrics does (``str(float(value))``); the collector skips them there, as in any file."""
+    server.create(_experiment("dbm-nan", tmp_path))
+    trial = _running_trial(server, "dbm-nan")
+    stub.ReportObservationLog(_report(trial, ("loss", LOSS_1[0], "nan"), ("accuracy", LOSS_1[0], "Infinity")),
+                              timeout=30)  # fmt: skip
+    stub.ReportObservationLog(_report(trial, ("loss", *LOSS_2), ("accuracy", LOSS_2[0], "-inf")), timeout=30)
+    stored = [("loss", LOSS_2[0], LOSS_2[1])]
+    deadline = time.monotonic() + GUARD
+    while _logs(stub, trial) != stored and time.monotonic() < deadline:
+        time.sleep(0.1)  # the second line is stored once the controller has read past the first
+    assert _logs(stub, trial) == stored, server.log_tail()
+    pushed = server.workdir / "experiments" / "default" / "dbm-nan" / "trials" / trial / PUSH_METRICS_FILE
+    assert [json.loads(line) for line in pushed.read_text().splitlines()] == [
+        {"loss": "nan", "accuracy": "inf", "timestamp": 1704164645.0},
+        {"loss": "0.25", "accuracy": "-inf", "timestamp": 1704164647.000001},
+    ]
+    (tmp_path / "gate").touch()
+    done = server.wait_for("dbm-nan")
+    metrics = {m["name"]: m for m in done["status"]["currentOptimalTrial"]["observation"]["metrics"]}
+    assert float(metrics["loss"]["latest"]) == 0.25
+
+
+def test_a_connection_that_says_nothing_is_closed(tmp_path: Path) -> None:
+    """A connection that sends nothing, or half a CONNECT head, is closed once the head timeout has passed
+    (instead of being held for ever); the port keeps serving."""
+    with (
+        Store(f"sqlite:///{tmp_path}/pykatib.db") as store,
+        DBManager(store, trial_resolver(store, tmp_path), 0, head_timeout=0.2) as db_manager,
+    ):
+        for sent in [b"", b"CONNECT katib-db-manager.kubeflow:6789 HTTP/1.1\r\n"]:
+            with socket.create_connection(("127.0.0.1", db_manager.port), timeout=GUARD) as sock:
+                sock.sendall(sent)
+                assert sock.recv(1) == b"", sent  # closed by the server (a timeout here raises)
+        with grpc.insecure_channel(db_manager.address) as channel:
+            refused = _refused(api_pb2_grpc.DBManagerStub(channel).GetObservationLog,
+                               api_pb2.GetObservationLogRequest(trial_name="nope"))  # fmt: skip
+        assert refused.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_trials_keep_the_users_direct_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gRPC reads no_proxy only while no_grpc_proxy is unset: the trials' no_grpc_proxy holds the entries of both
+    (NO_PROXY too), after the loopback names."""
+    monkeypatch.setenv("no_grpc_proxy", "grpc.example")
+    monkeypatch.setenv("no_proxy", "corp.example, .internal,")
+    monkeypatch.setenv("NO_PROXY", "corp.example,other.example")
+    with Store(f"sqlite:///{tmp_path}/pykatib.db") as store:
+        db_manager = DBManager(store, trial_resolver(store, tmp_path))
+        db_manager.stop()
+    direct = db_manager.trial_env()["no_grpc_proxy"].split(",")
+    assert direct == ["localhost", "127.0.0.1", "::1", "grpc.example", "corp.example", ".internal", "other.example"]
+
+
+def test_the_server_listens_on_its_port_of_last_time_again(tmp_path: Path) -> None:
+    """Trials of the last start keep its DB manager's port (grpc_proxy): the next start listens there again (here
+    a free port: Katib's is held), recorded in the home; only when that port is taken does it move, and records
+    the new one."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with socket.socket() as katib, Store(f"sqlite:///{tmp_path}/pykatib.db") as store:
+        with contextlib.suppress(OSError):
+            katib.bind(("127.0.0.1", DB_MANAGER_PORT))
+            katib.listen()
+        first = _db_manager(store, tmp_path, None, home)
+        first.stop()
+        assert first.port != DB_MANAGER_PORT
+        assert (home / PORT_FILE).read_text().strip() == str(first.port)
+        with _db_manager(store, tmp_path, None, home) as again:
+            assert again.port == first.port
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", first.port))
+            taken.listen()
+            moved = _db_manager(store, tmp_path, None, home)
+            moved.stop()
+        assert moved.port not in (first.port, DB_MANAGER_PORT)
+        assert (home / PORT_FILE).read_text().strip() == str(moved.port)
+
+
+def test_grpc_is_imported_only_with_a_db_manager() -> None:
+    """``pykatib run`` and the server import grpc (about 40 ms) when they make their DB manager, not with their
+    modules: a run refused before it (a wrong file, an experiment already ended) does not pay for it."""
+    code = "import sys, pykatib.cli_run, pykatib.server.main; print(sorted(m for m in sys.modules if 'grpc' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean_env())
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def _connect(server: Server, target: str) -> tuple[socket.socket, bytes]:
@@ -243,7 +334,7 @@ def test_katibs_port_taken_falls_back_to_a_free_one(tmp_path: Path) -> None:
         with contextlib.suppress(OSError):
             katib.bind(("127.0.0.1", DB_MANAGER_PORT))
             katib.listen()
-        db_manager = _db_manager(store, tmp_path, None)
+        db_manager = _db_manager(store, tmp_path, None, tmp_path)
         with db_manager:
             assert db_manager.address.startswith("127.0.0.1:")
             assert db_manager.port not in (0, DB_MANAGER_PORT)

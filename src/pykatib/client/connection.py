@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import click
 import httpx
 
-from pykatib.server.home import LOCK_FILE, SERVER_FILE, default_home
+from pykatib.server.home import LOCK_FILE, SERVER_FILE, db_manager_address, default_home
 from pykatib.server.net import is_loopback
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -108,6 +108,7 @@ class ServerInfo:
     ui: str | None
     workdir: str | None
     ca: str | None = None  # the self-signed certificate of an https server started with a token
+    db_manager: str | None = None  # where its Katib DB manager (gRPC) listens, 127.0.0.1:PORT
 
 
 def home_dir(home: str | Path | None = None) -> Path:
@@ -135,6 +136,7 @@ def read_server_file(home: Path) -> ServerInfo | None:
         ui=ui if isinstance(ui, str) else None,
         workdir=workdir if isinstance(workdir, str) else None,
         ca=ca if isinstance(ca, str) and ca else None,
+        db_manager=db_manager_address(data),
     )
 
 

@@ -25,6 +25,9 @@ CONNECT = b"CONNECT "
 HEAD_LIMIT = 16 << 10  # a CONNECT request's head; longer ones are refused
 CHUNK = 64 << 10
 DIAL_TIMEOUT = 10.0
+# How long a new connection has to send its first bytes (and a CONNECT its whole head): one that sends nothing
+# is closed then, rather than held for ever.
+HEAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 
@@ -47,10 +50,12 @@ def split_authority(authority: str) -> tuple[str, int] | None:
 
 class PortFront:
     """Accepts on ``sock`` (bound, listening) and routes each connection to the gRPC server at ``backend``
-    (127.0.0.1:port) or, for a CONNECT elsewhere, to its target. Runs an event loop in a thread of its own."""
+    (127.0.0.1:port) or, for a CONNECT elsewhere, to its target. Runs an event loop in a thread of its own.
+    A connection that has not sent its first bytes (a CONNECT: its head) within ``head_timeout`` is closed."""
 
-    def __init__(self, sock: socket.socket, backend_port: int) -> None:
+    def __init__(self, sock: socket.socket, backend_port: int, head_timeout: float = HEAD_TIMEOUT) -> None:
         self._sock = sock
+        self._head_timeout = head_timeout
         host, port = sock.getsockname()[:2]
         self._own = {(host, port), ("localhost", port)}
         self._backend = ("127.0.0.1", backend_port)
@@ -98,26 +103,24 @@ class PortFront:
         self._writers.add(writer)
         try:
             await self._route(reader, writer)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away, or sent a head too long: the connection ends
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass  # the client went away, sent a head too long, or too late: the connection ends
         finally:
             self._connections.discard(task)
             self._writers.discard(writer)
             writer.close()
 
     async def _route(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        first = b""
-        while len(first) < len(CONNECT):
-            chunk = await reader.read(len(CONNECT) - len(first))
-            if not chunk:
-                return
-            first += chunk
-        if first != CONNECT:
+        # TimeoutError (closing the connection) when the client is too slow to say what it wants.
+        first = await asyncio.wait_for(_head(reader), self._head_timeout)
+        if first is None:
+            return
+        if not first.startswith(CONNECT):
             up_reader, up_writer = await asyncio.open_connection(*self._backend)
             up_writer.write(first)
             await self._pipe(reader, writer, up_reader, up_writer)
             return
-        head = (first + await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        head = first.decode("latin-1")
         parts = head.split("\r\n", 1)[0].split()
         target = split_authority(parts[1]) if len(parts) == 3 else None
         if target is None:
@@ -147,6 +150,20 @@ class PortFront:
         finally:
             self._writers.discard(up_writer)
             up_writer.close()
+
+
+async def _head(reader: asyncio.StreamReader) -> bytes | None:
+    """A connection's first bytes: as many as tell a CONNECT from anything else, and for a CONNECT its whole
+    head (up to the blank line). None when the client ends first."""
+    first = b""
+    while len(first) < len(CONNECT):
+        chunk = await reader.read(len(CONNECT) - len(first))
+        if not chunk:
+            return None
+        first += chunk
+    if first != CONNECT:
+        return first
+    return first + await reader.readuntil(b"\r\n\r\n")
 
 
 def _reply(code: int, reason: str, text: str) -> bytes:

@@ -12,31 +12,20 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from sqlalchemy.exc import SQLAlchemyError
 
 from pykatib.api import api_pb2, api_pb2_grpc
+from pykatib.dbmanager.trials import TrialResolver, TrialTarget
 from pykatib.metrics._parse import parse_rfc3339, parse_value
 from pykatib.metrics.jsonl import TIMESTAMP_KEY
 from pykatib.metrics.pushed import append_pushed_lines, pushed_line
 from pykatib.spec.conditions import ACTIVE_PHASES
-from pykatib.store import ObservationRow, Store, StoreError, TrialRecord
+from pykatib.store import ObservationRow, Store, StoreError
 
 log = logging.getLogger(__name__)
-
-
-class TrialTarget(NamedTuple):
-    """A trial as the DB manager reaches it: its store record and its directory (where its Push file is)."""
-
-    record: TrialRecord
-    directory: Path
-
-
-# Trial name -> the trial, or None when no trial has that name. Built by whoever hosts the service.
-TrialResolver = Callable[[str], TrialTarget | None]
 
 
 class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
@@ -135,10 +124,9 @@ def _pushed_lines(metric_logs: Iterable[Any], context: Any) -> list[str]:
         if name == TIMESTAMP_KEY:
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                    f"metric {name!r}: the name is reserved for the report's time")  # fmt: skip
-        value = parse_value(raw.strip())
+        value = _float(raw.strip())
         if value is None:
-            _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                   f"metric {name!r}: value {raw!r} is not a finite float")  # fmt: skip
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"metric {name!r}: value {raw!r} is not a float")
         stamp = metric_log.time_stamp
         when = parse_rfc3339(stamp.strip()) if stamp else None
         if stamp and when is None:
@@ -152,6 +140,19 @@ def _pushed_lines(metric_logs: Iterable[Any], context: Any) -> list[str]:
     if current is not None:
         lines.append(pushed_line(values, current))
     return lines
+
+
+def _float(text: str) -> float | None:
+    """A reported value: a float as the collectors read one, or NaN or an infinity (Katib's SDK sends
+    ``str(float(value))``, ``nan`` too). Non-finite values are written as ``report_metrics`` writes them, and
+    the Push collector skips them as it does in the file. None for anything else (``1_000``, ``abc``)."""
+    value = parse_value(text)
+    if value is not None or not text.isascii() or "_" in text:
+        return value
+    try:
+        return float(text)  # finite ones were parsed above: here only nan, inf and their spellings
+    except ValueError:
+        return None
 
 
 def _time_bound(text: str, field: str, context: Any) -> datetime | None:

@@ -1,5 +1,6 @@
-"""A server's home directory: where pykatib's verbs find it (server.json), the lock that keeps it to one
-server (server.lock), and how files there are written. Light to import: the client verbs use it too."""
+"""A server's home directory: where pykatib's verbs find it (server.json, named in ``pykatib.home`` for the
+layers below the server), the lock that keeps it to one server (server.lock), and how files there are written.
+Light to import: the client verbs use it too."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ import os
 import tempfile
 from pathlib import Path
 
-SERVER_FILE = "server.json"  # where a listening server says where it is (mode 0600: it holds the token)
+from pykatib.home import DB_MANAGER_KEY, SERVER_FILE, db_manager_address, default_home
+
+__all__ = ["DB_MANAGER_KEY", "LOCK_FILE", "SERVER_FILE", "db_manager_address", "default_home", "write_atomically"]
+
 LOCK_FILE = "server.lock"
-DB_MANAGER_KEY = "db_manager"  # server.json: where Katib's DB manager (gRPC) listens, 127.0.0.1:PORT
-
-
-def default_home(home: str | Path | None = None) -> Path:
-    """``home`` (``--home``), else ``$PYKATIB_HOME``, else ``~/.pykatib``."""
-    return Path(home or os.environ.get("PYKATIB_HOME") or "~/.pykatib").expanduser()
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import uvicorn
 
 from pykatib.dbmanager import DEFAULT_PORT as DB_MANAGER_PORT
-from pykatib.dbmanager import DBManager, trial_resolver
+from pykatib.dbmanager import PORT_FILE, DBManager, listen_again, remember_port, trial_resolver
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.server.api import create_app
 from pykatib.server.core_kinds import stored_config_maps
@@ -163,7 +163,7 @@ def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
     url = f"{scheme}://{shown_host}:{port}"
     store = open_store(options.db_url, workdir)
     try:
-        db_manager = _db_manager(store, workdir, options.grpc_port)
+        db_manager = _db_manager(store, workdir, options.grpc_port, home)
     except BaseException:
         sock.close()
         store.close()
@@ -203,17 +203,28 @@ def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
     return 0
 
 
-def _db_manager(store: Store, workdir: Path, port: int | None) -> DBManager:
-    """Katib's DB manager on 127.0.0.1: on ``port`` (refused when taken), else on Katib's port, else (taken:
-    another server, a port-forward to a cluster's) on a free one; server.json says which."""
+def _db_manager(store: Store, workdir: Path, port: int | None, home: Path) -> DBManager:
+    """Katib's DB manager on 127.0.0.1: on ``port`` (refused when taken), else on the port of the last start
+    (``<home>/db-manager.port``: trials re-attached from then report there), else on Katib's port, else (taken:
+    another server, a port-forward to a cluster's) on a free one; server.json says which, and the port is
+    recorded for the next start."""
     resolve = trial_resolver(store, workdir)
-    try:
-        return DBManager(store, resolve, DB_MANAGER_PORT if port is None else port)
-    except OSError as exc:
-        if port is not None:
+    record = home / PORT_FILE
+    if port is not None:
+        try:
+            db_manager = DBManager(store, resolve, port)
+        except OSError as exc:
             raise ServerRefused(f"Katib's DB manager cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
-    db_manager = DBManager(store, resolve, 0)
-    log.warning("port %d (Katib's DB manager) is taken: pykatib's listens on %s", DB_MANAGER_PORT, db_manager.address)
+        remember_port(record, db_manager.port)
+        return db_manager
+    db_manager, last = listen_again(store, resolve, record, preferred=(DB_MANAGER_PORT,))
+    if last is not None and last != db_manager.port:
+        log.warning("Katib's DB manager cannot listen on its port of the last start, 127.0.0.1:%d (taken): "
+                    "trials still running from then cannot report to it; it listens on %s", last,
+                    db_manager.address)  # fmt: skip
+    elif db_manager.port != DB_MANAGER_PORT and db_manager.port != last:
+        log.warning("port %d (Katib's DB manager) is taken: pykatib's listens on %s", DB_MANAGER_PORT,
+                    db_manager.address)  # fmt: skip
     return db_manager
 
 

@@ -71,18 +71,31 @@ def _install():
 
 
 def _chain():
-    """Run the next ``sitecustomize`` on ``sys.path`` (a distribution's or a virtual environment's)."""
+    """Run the next ``sitecustomize`` on ``sys.path`` (a distribution's or a virtual environment's). Most
+    interpreters have none: a look at each directory first, so that importlib's helpers are imported only
+    for one there may be (they cost milliseconds at every start of every python a trial runs)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    if not any(_may_hold_sitecustomize(p) for p in rest):
+        return
     import importlib.machinery
     import importlib.util
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
     if spec is None or spec.loader is None:
         return
     module = importlib.util.module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
+
+
+def _may_hold_sitecustomize(entry):
+    """Whether ``sys.path`` entry ``entry`` may hold a ``sitecustomize``: a module (source or compiled) or a
+    package in a directory, or an archive (a file: zipimport looks inside). Extension modules are not
+    looked for."""
+    base = os.path.join(entry or os.curdir, "sitecustomize")
+    return (os.path.exists(base + ".py") or os.path.isdir(base) or os.path.exists(base + ".pyc")
+            or os.path.isfile(entry or os.curdir))  # fmt: skip
 
 
 _install()
