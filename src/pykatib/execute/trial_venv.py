@@ -25,6 +25,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import py_compile
 import shlex
 import shutil
 import site
@@ -141,7 +142,11 @@ class TrialVenv:
             venv.EnvBuilder(symlinks=os.name != "nt", with_pip=with_pip).create(self.root)
         site_packages = self.site_packages
         (self.root / venv_hook.SITE_DIRS_FILE).write_text("".join(f"{d}\n" for d in pykatib_site_dirs()))
-        shutil.copyfile(venv_hook.__file__, site_packages / f"{HOOK_MODULE}.py")
+        hook = site_packages / f"{HOOK_MODULE}.py"
+        shutil.copyfile(venv_hook.__file__, hook)
+        # Its bytecode now: every python start of every trial imports it, and where PYTHONDONTWRITEBYTECODE is
+        # set nothing would ever cache it (about 1 ms of compiling per start).
+        py_compile.compile(str(hook), doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         (site_packages / f"{HOOK_MODULE}.pth").write_text(f"import {HOOK_MODULE}\n")
         for name, args in SCRIPTS.items():
             script = self.bin_dir / name
