@@ -113,15 +113,11 @@ def run_file(options: RunOptions) -> int:
             folder = _experiment_folder(
                 store, workdir, str(experiment.metadata.namespace), str(experiment.metadata.name)
             )
-            db_manager, last = _db_manager(store, workdir, folder)
-            if last is not None and last != db_manager.port:
-                _line(err, f"warning: Katib's DB manager cannot listen on its port of the last run, 127.0.0.1:{last} "
-                           f"(taken): trials still running from then cannot report to it (it listens on "
-                           f"{db_manager.address})")  # fmt: skip
+            db_manager = _LazyDBManager(store, workdir, folder, err)
             with Progress(err, str(experiment.metadata.name), metric) as progress, _log_lines(err), db_manager:
                 controller = ExperimentController(
                     experiment, store, workdir=workdir, image_map=image_map, trial_spec=trial_spec,
-                    on_change=progress.update, trial_env=db_manager.trial_env(),
+                    on_change=progress.update, trial_env=db_manager.trial_env,
                 )  # fmt: skip
                 ended = _run_interruptibly(controller)
             if ended is None:
@@ -153,6 +149,33 @@ def _db_manager(store: Store, workdir: Path, directory: Path) -> tuple[DBManager
         return listen_again(store, trial_resolver(store, workdir), directory / PORT_FILE)
     except OSError as exc:
         raise RunRefused(f"Katib's DB manager cannot listen on 127.0.0.1: {exc.strerror or exc}") from exc
+
+
+class _LazyDBManager:
+    """The run's DB manager, started once the controller holds the experiment's lease (``trial_env`` is called
+    then): a run refused because another controller drives the experiment must leave that one's port alone."""
+
+    def __init__(self, store: Store, workdir: Path, folder: Path, err: Console) -> None:
+        self._store, self._workdir, self._folder, self._err = store, workdir, folder, err
+        self._manager: DBManager | None = None
+
+    def trial_env(self) -> dict[str, str]:
+        if self._manager is None:
+            manager, last = _db_manager(self._store, self._workdir, self._folder)
+            if last is not None and last != manager.port:
+                _line(self._err, f"warning: Katib's DB manager cannot listen on its port of the last run, "
+                                 f"127.0.0.1:{last} (taken): trials still running from then cannot report to it "
+                                 f"(it listens on {manager.address})")  # fmt: skip
+            manager.start()
+            self._manager = manager
+        return self._manager.trial_env()
+
+    def __enter__(self) -> _LazyDBManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._manager is not None:
+            self._manager.stop()
 
 
 def _experiment_folder(store: Store, workdir: Path, namespace: str, name: str) -> Path:

@@ -29,7 +29,8 @@ from e2e_support import (
     write_experiment,
     write_script,
 )
-from pykatib.store import TrialRecord
+from pykatib.dbmanager import PORT_FILE
+from pykatib.store import TrialRecord, experiment_dir
 from pykatib.store.models import experiment_leases
 
 BUDGET, PARALLEL = 12, 3
@@ -101,12 +102,15 @@ def test_a_second_controller_refuses_while_the_first_runs(tmp_path: Path, workdi
     first = start_pykatib(path, "--workdir", str(workdir))
     try:
         wait_until(workdir, lambda trials: len(trials) >= PARALLEL)
+        port_file = experiment_dir(workdir, "default", "e2e") / PORT_FILE
+        port = port_file.read_text()  # the first run's DB manager: its trials report there
         second = start_pykatib(path, "--workdir", str(workdir), "--resume")
         code, stderr = finish(second, timeout=60)
         assert code == 2, stderr
         lines = [line for line in stderr.splitlines() if line.strip()]
         assert len(lines) == 1, stderr
         assert "another controller" in lines[0] and f"pid {first.pid}" in lines[0], lines[0]
+        assert port_file.read_text() == port  # the refused run took nothing of the first's
         code, stderr = finish(first)
         assert code == 0, stderr
     finally:

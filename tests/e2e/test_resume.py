@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from e2e_support import (
     write_experiment,
     write_script,
 )
+from pykatib.dbmanager import PORT_FILE
 from pykatib.store import TrialRecord, experiment_dir
 
 BUDGET, PARALLEL, LINES = 12, 3, 4
@@ -346,7 +348,8 @@ def test_a_trial_reattached_after_a_kill_reports_to_the_db_manager_of_the_resume
 
     resumed = start_pykatib(path, "--workdir", str(workdir), "--resume")
     try:
-        _wait_for_the_lease(workdir, resumed)  # its DB manager listens before its controller takes the lease
+        _wait_for_the_lease(workdir, resumed)
+        _wait_for_a_listener(experiment_dir(workdir, "default", "e2e") / PORT_FILE, resumed)
         (gates / "gate").touch()
         stdout, stderr = resumed.communicate(timeout=120)
     finally:
@@ -362,6 +365,19 @@ def test_a_trial_reattached_after_a_kill_reports_to_the_db_manager_of_the_resume
     x = float(trial.parameter_assignments["x"])
     assert [(metric, value) for metric, value, _ in observations_of(workdir, trial.name)] == [("loss", x)]
     assert json.loads(stdout)["status"]["currentOptimalTrial"]["bestTrialName"] == trial.name
+
+
+def _wait_for_a_listener(port_file: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Until the DB manager's port recorded in ``port_file`` takes connections (the run starts its DB manager once
+    its controller holds the lease: a run refused for another's lease leaves that one's port alone)."""
+    port = int(port_file.read_text())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on the DB manager's port {port}")
 
 
 def _wait_for_the_lease(workdir: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:

@@ -92,7 +92,7 @@ class ExperimentController:
         owner: LeaseOwner | None = None,
         source_dir: Path | None = None,
         stored: bool = False,
-        trial_env: Mapping[str, str] | None = None,
+        trial_env: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.experiment = experiment
         self.store = store
@@ -106,7 +106,10 @@ class ExperimentController:
         self.stopper = early_stopper if early_stopper is not None else create_early_stopper(experiment.spec)
         self.trial_spec = trial_spec
         self.source_dir = source_dir
-        self.trial_env = dict(trial_env or {})  # what every trial process gets (the DB manager's address)
+        # What every trial process gets (the DB manager's address). A callable is called once the lease is held:
+        # a controller refused for another's lease must not take over what that one's trials report to.
+        self._trial_env_source = trial_env
+        self.trial_env: dict[str, str] = {}
         # The experiment is in the store already and its stored document is the truth (a server's controller):
         # a missing record was deleted and is not created again, the stored document is not overwritten, and
         # its budget is read from the store once the lease is held (an edit may have landed meanwhile).
@@ -223,6 +226,10 @@ class ExperimentController:
 
     # --- opening --------------------------------------------------------------------------------------
 
+    def _resolve_trial_env(self) -> None:
+        source = self._trial_env_source
+        self.trial_env = dict((source() if callable(source) else source) or {})
+
     async def _open(self) -> None:
         name, namespace = str(self.experiment.metadata.name), str(self.experiment.metadata.namespace)
         record = await self._db_call(self.store.get_experiment, name, namespace)
@@ -232,6 +239,7 @@ class ExperimentController:
         if record is None:
             record = await self._db_call(self.store.create_experiment, name, namespace, spec)
             await self._lease.take(record.id)
+            self._resolve_trial_env()
             stamp = now_rfc3339()
             self._status = {"startTime": stamp, "conditions": []}
             set_condition(
@@ -241,6 +249,7 @@ class ExperimentController:
         else:
             # Before anything of the experiment is read: another live controller may be driving it.
             await self._lease.take(record.id)
+            self._resolve_trial_env()
             record = await self._db_call(self.store.get_experiment, name, namespace) or record
             if self.stored:
                 self._adopt_budget(record.spec)
