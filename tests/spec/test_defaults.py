@@ -97,6 +97,22 @@ def test_kubeflow_job_conditions_and_primary_pod_labels(base: dict[str, Any]) ->
     assert template.primary_pod_labels == {"training.kubeflow.org/replica-type": "worker"}
 
 
+def test_trainjob_conditions_and_primary_pod_labels(base: dict[str, Any]) -> None:
+    """Katib 0.19's defaults for Kubeflow Trainer v2's TrainJob (once: "successCondition ... must be specified")."""
+    trainer = {
+        "command": ["python3", "-c", "print(1)", "${trialParameters.learningRate}", "${trialParameters.momentum}"]
+    }
+    spec = {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "spec": {"trainer": trainer}}
+    put("spec.trialTemplate.trialSpec", spec)(base)
+    template = parse_experiment(base).spec.trial_template
+    assert template.success_condition == 'status.conditions.#(type=="Complete")#|#(status=="True")#'
+    assert template.failure_condition == 'status.conditions.#(type=="Failed")#|#(status=="True")#'
+    assert template.primary_pod_labels == {
+        "jobset.sigs.k8s.io/replicatedjob-name": "node",
+        "batch.kubernetes.io/job-completion-index": "0",
+    }
+
+
 def test_defaulted_document_round_trips(base: dict[str, Any]) -> None:
     exp = parse_experiment(base)
     again = parse_experiment(exp.to_dict())

@@ -107,3 +107,23 @@ def test_a_container_without_command_runs_its_images_entrypoint_when_known() -> 
     assert argv(image="img", command=["own"], args=["a"]) == ["own", "a"]  # a command replaces both
     with pytest.raises(TrialJobError, match="sets no command and its image's entrypoint is not known"):
         argv(image="other", args=["--x"])
+
+
+def test_trainjob_runs_its_nodes_with_the_torch_runtimes_environment() -> None:
+    job = {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "spec": {
+        "runtimeRef": {"name": "torch-distributed"},
+        "trainer": {"image": "img", "command": ["torchrun", "train.py"], "args": ["--lr", "0.1"], "numNodes": 3,
+                    "env": [{"name": "A", "value": "1"}]},
+    }}  # fmt: skip
+    primary = {"jobset.sigs.k8s.io/replicatedjob-name": "node", "batch.kubernetes.io/job-completion-index": "0"}
+    processes = job_processes(job, primary_container_name="node", primary_pod_labels=primary)
+    assert [p.key for p in processes] == ["node-0", "node-1", "node-2"]
+    assert [p.primary for p in processes] == [True, False, False]
+    assert all(p.argv == ["torchrun", "train.py", "--lr", "0.1"] for p in processes)
+    assert [p.env["PET_NODE_RANK"] for p in processes] == ["0", "1", "2"]
+    assert {p.env["PET_NNODES"] for p in processes} == {"3"}
+    assert len({p.env["PET_MASTER_PORT"] for p in processes}) == 1
+    assert processes[0].env["A"] == "1" and processes[0].env["PET_MASTER_ADDR"] == "localhost"
+    job["spec"]["trainer"]["numNodes"] = 0
+    with pytest.raises(TrialJobError, match="numNodes must be at least 1"):
+        job_processes(job, primary_container_name="node", primary_pod_labels=primary)

@@ -32,6 +32,12 @@ KUBEFLOW_JOB_SUCCESS_CONDITION = 'status.conditions.#(type=="Succeeded")#|#(stat
 KUBEFLOW_JOB_FAILURE_CONDITION = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
 KUBEFLOW_JOB_KINDS = ("TFJob", "PyTorchJob", "XGBoostJob", "MPIJob")
 KUBEFLOW_PRIMARY_POD_LABELS = {"training.kubeflow.org/job-role": "master"}
+# Kubeflow Trainer v2 (Katib 0.19): a TrainJob completes like a batch Job; its primary pod is node 0.
+TRAINJOB_KIND = "TrainJob"
+TRAINJOB_PRIMARY_POD_LABELS = {
+    "jobset.sigs.k8s.io/replicatedjob-name": "node",
+    "batch.kubernetes.io/job-completion-index": "0",
+}
 
 
 def apply_defaults(experiment: Experiment, *, trial_kind: str | None = None) -> Experiment:
@@ -108,9 +114,11 @@ def _default_trial_template(exp: Experiment, trial_kind: str | None) -> None:
     kind: Any = trial_kind
     if template.trial_spec is not None:
         kind = template.trial_spec.get("kind")
-    if kind == JOB_KIND:
+    if kind in (JOB_KIND, TRAINJOB_KIND):
         template.success_condition = template.success_condition or JOB_SUCCESS_CONDITION
         template.failure_condition = template.failure_condition or JOB_FAILURE_CONDITION
+        if kind == TRAINJOB_KIND and template.primary_pod_labels is None:
+            template.primary_pod_labels = dict(TRAINJOB_PRIMARY_POD_LABELS)
     elif kind in KUBEFLOW_JOB_KINDS:
         template.success_condition = template.success_condition or KUBEFLOW_JOB_SUCCESS_CONDITION
         template.failure_condition = template.failure_condition or KUBEFLOW_JOB_FAILURE_CONDITION

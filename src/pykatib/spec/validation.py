@@ -302,7 +302,7 @@ def _validate_trial_template(exp: Experiment, rendered: dict[str, Any] | None, e
             SpecError(
                 path,
                 "successCondition and failureCondition must be specified (Katib defaults them only "
-                "for Job, TFJob, PyTorchJob, XGBoostJob and MPIJob)",
+                "for Job, TrainJob, TFJob, PyTorchJob, XGBoostJob and MPIJob)",
             )
         )
     if template.go_template is not None:

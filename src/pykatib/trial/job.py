@@ -3,7 +3,8 @@
 A batch/v1 Job runs its primary container. A training-operator job runs one process per replica, with the
 environment the operator would give each pod (TF_CONFIG; MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK), and
 metrics come from the primary replica: the first pod whose labels match ``primaryPodLabels``, else the
-Master/Chief, else Worker 0.
+Master/Chief, else Worker 0. A Kubeflow Trainer v2 TrainJob runs ``numNodes`` nodes of its trainer with the
+torch runtime's ``PET_*`` variables.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ KIND_CONTAINER_NAMES = {"TFJob": "tensorflow", "PyTorchJob": "pytorch", "XGBoost
 REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"
 REPLICA_INDEX_LABEL = "training.kubeflow.org/replica-index"
 JOB_ROLE_LABEL = "training.kubeflow.org/job-role"
+# Kubeflow Trainer v2: a TrainJob's nodes are the pods of its JobSet's "node" replicated job.
+TRAINJOB_KIND = "TrainJob"
+TRAINJOB_CONTAINER = "node"
+TRAINJOB_REPLICATED_JOB_LABEL = "jobset.sigs.k8s.io/replicatedjob-name"
+JOB_COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 # Replica types the operators give the master job role; also the fallback order for the primary replica.
 MASTER_TYPES = ("master", "chief", "launcher")
 FALLBACK_PRIMARY = ("master", "chief", "launcher", "worker")
@@ -171,6 +177,8 @@ def job_processes(
     """The processes of a trial, exactly one of them primary (its output and files carry the metrics);
     ``entrypoint``: the ENTRYPOINT and CMD of an image, for containers that set no command."""
     kind = str(job.get("kind", ""))
+    if kind == TRAINJOB_KIND:
+        return _trainjob_processes(job, primary_pod_labels, entrypoint)
     replicas = _replica_specs(job)
     if replicas is None:
         pod_spec = (((job.get("spec") or {}).get("template") or {}).get("spec")) or {}
@@ -207,6 +215,43 @@ def job_processes(
         raise TrialJobError(f"{kind} has no replicas")
     _mark_primary(processes, primary_pod_labels or {})
     _distributed_env(kind, processes)
+    return processes
+
+
+def _trainjob_processes(
+    job: dict[str, Any], primary_pod_labels: Mapping[str, str] | None, entrypoint: Entrypoints | None
+) -> list[ContainerProcess]:
+    """Kubeflow Trainer v2's TrainJob: ``spec.trainer.numNodes`` nodes (pods of the JobSet's ``node`` replicated
+    job) running the trainer's container, each with what the torch runtime gives it (``PET_*``, which torchrun
+    reads); the node with completion index 0 is primary, as Katib's TrainJob defaults say."""
+    trainer = (job.get("spec") or {}).get("trainer") or {}
+    if not isinstance(trainer, dict):
+        raise TrialJobError("TrainJob: spec.trainer must be a mapping")
+    try:
+        nodes = int(trainer["numNodes"]) if trainer.get("numNodes") is not None else 1
+    except (TypeError, ValueError):
+        raise TrialJobError(
+            f"TrainJob: spec.trainer.numNodes must be an integer, got {trainer.get('numNodes')!r}"
+        ) from None
+    if nodes < 1:
+        raise TrialJobError(f"TrainJob: spec.trainer.numNodes must be at least 1, got {nodes}")
+    container = {
+        "name": TRAINJOB_CONTAINER,
+        **{k: trainer[k] for k in ("image", "command", "args", "env") if k in trainer},
+    }
+    argv = container_argv(container, "TrainJob spec.trainer", entrypoint)
+    per_node = trainer.get("numProcPerNode", "auto")
+    master_port = free_port()
+    processes = []
+    for index in range(nodes):
+        labels = {TRAINJOB_REPLICATED_JOB_LABEL: TRAINJOB_CONTAINER, JOB_COMPLETION_INDEX_LABEL: str(index)}
+        env = container_env(container)
+        for name, value in (("PET_NNODES", str(nodes)), ("PET_NPROC_PER_NODE", str(per_node)),
+                            ("PET_NODE_RANK", str(index)), ("PET_MASTER_ADDR", "localhost"),
+                            ("PET_MASTER_PORT", str(master_port))):  # fmt: skip
+            env.setdefault(name, value)
+        processes.append(ContainerProcess(TRAINJOB_CONTAINER, index, container, list(argv), env, labels))
+    _mark_primary(processes, primary_pod_labels or {})
     return processes
 
 
