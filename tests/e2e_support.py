@@ -49,10 +49,10 @@ KATIB_REJECTED = {
         "spec.trialTemplate"
     ],
     # Its template is in the ConfigMap of trial-templates-configmap.yaml; pykatib reads ConfigMaps from the same
-    # file only (and concatenated, that ConfigMap's template does not match it: test_loader.py).
+    # file and from --configmap FILE (and with it, that ConfigMap's template does not match it: test_loader.py).
     "trial-template/trial-configmap-source.yaml": [
         "spec.trialTemplate.configMap: ConfigMap kubeflow/trial-templates not found: pykatib reads ConfigMaps from "
-        "documents in the same file"
+        "documents in the same file and from --configmap FILE"
     ],
     # Not an Experiment: Katib's trial-templates ConfigMap, which the example above refers to.
     "trial-template/trial-templates-configmap.yaml": ["no Experiment document found in the file"],

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import yaml
 
-from pykatib.spec.loader import SpecFileError, load_file
+from pykatib.spec.loader import SpecFileError, load_config_maps, load_file
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -21,6 +21,18 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 @click.version_option(package_name="pykatib")
 def cli() -> None:
     """Katib's hyperparameter tuning on one machine: the same Experiment YAML, no Kubernetes."""
+
+
+def _configmap_option(command: Callable[..., None]) -> Callable[..., None]:
+    """--configmap FILE: ConfigMaps a trialTemplate.configMap may name, as applied to a cluster."""
+    return click.option(
+        "--configmap",
+        "configmaps",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(dir_okay=False, path_type=str),
+        help="A YAML file of ConfigMaps (Katib's trial templates) the experiment's trialTemplate.configMap names.",
+    )(command)
 
 
 @cli.command("validate")
@@ -33,16 +45,22 @@ def cli() -> None:
     show_default=True,
     help="Format of the defaulted experiments printed on stdout.",
 )
-def validate_command(files: tuple[str, ...], output: str) -> None:
+@_configmap_option
+def validate_command(files: tuple[str, ...], output: str, configmaps: tuple[str, ...]) -> None:
     """Check Experiment files and print them with Katib's defaults applied.
 
     Exit status: 0 when every file is valid, 1 when any is invalid, 2 when a file cannot be read.
     """
     status = EXIT_OK
     valid: list[dict] = []
+    try:
+        config_maps = load_config_maps(configmaps)
+    except SpecFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     for path in files:
         try:
-            documents = load_file(path)
+            documents = load_file(path, config_maps=config_maps)
         except SpecFileError as exc:
             click.echo(f"error: {exc}", err=True)
             status = EXIT_USAGE
@@ -93,8 +111,9 @@ def validate_command(files: tuple[str, ...], output: str) -> None:
 @click.option("--name", default=None, help="The experiment to run when the file holds several.")
 @click.option("--resume", is_flag=True, help="Continue an experiment that already exists in the store.")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table", show_default=True)
+@_configmap_option
 def run_command(file: str, images: tuple[str, ...], overrides: tuple[str, ...], db_url: str | None, workdir: Path,
-                name: str | None, resume: bool, output: str) -> None:  # fmt: skip
+                name: str | None, resume: bool, output: str, configmaps: tuple[str, ...]) -> None:  # fmt: skip
     """Run an Experiment file to its end: trials as local processes, state in a database.
 
     Exit status: 0 when the experiment Succeeded, 1 when it Failed, 2 when the run was refused (invalid
@@ -103,7 +122,7 @@ def run_command(file: str, images: tuple[str, ...], overrides: tuple[str, ...], 
     # Imported here so that `pykatib validate` does not pay for the controller's imports.
     from pykatib.cli_run import RunOptions, run_file
 
-    options = RunOptions(file, images, overrides, db_url, workdir, name, resume, output)
+    options = RunOptions(file, images, overrides, db_url, workdir, name, resume, output, configmaps)
     sys.exit(run_file(options))
 
 

@@ -26,7 +26,7 @@ from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.progress import Progress, optimal_summary, trials_table
 from pykatib.spec.conditions import ExperimentCondition
 from pykatib.spec.errors import InvalidExperimentError
-from pykatib.spec.loader import SpecFileError, load_experiment_document
+from pykatib.spec.loader import SpecFileError, load_config_maps, load_experiment_document
 from pykatib.store import Store, StoreError, error_line, experiment_dir, open_store, shown_url, sqlite_file, workdir_url
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -45,6 +45,7 @@ class RunOptions:
     name: str | None = None
     resume: bool = False
     output: str = "table"
+    configmaps: Sequence[str] = ()
 
     def resume_command(self) -> str:
         """The ``pykatib run ... --resume`` line that continues this run: every option it was given,
@@ -60,6 +61,8 @@ class RunOptions:
             args += ["--set", override]
         for image in self.images:
             args += ["--image", image]
+        for configmap in self.configmaps:
+            args += ["--configmap", configmap]
         if self.output != "table":
             args += ["-o", self.output]
         return shlex.join([*args, "--resume"])
@@ -70,7 +73,8 @@ def run_file(options: RunOptions) -> int:
     err = Console(stderr=True)
     out = Console(soft_wrap=True)
     try:
-        document = load_experiment_document(file, name=name, overrides=options.overrides)
+        config_maps = load_config_maps(options.configmaps)
+        document = load_experiment_document(file, name=name, overrides=options.overrides, config_maps=config_maps)
         image_map = default_image_map()
         image_map.update(ImageMap.parse_options(options.images))
     except SpecFileError as exc:

@@ -10,7 +10,7 @@ import yaml
 
 from e2e_support import EXAMPLES, KATIB_EXAMPLES, KATIB_REJECTED, SEED
 from pykatib.spec.errors import InvalidExperimentError
-from pykatib.spec.loader import SpecFileError, load_experiment, load_file, sample_go_template_data
+from pykatib.spec.loader import SpecFileError, load_config_maps, load_experiment, load_file, sample_go_template_data
 from pykatib.spec.models import CollectorKind, ResumePolicy
 from pykatib.trial.gotemplate import render_go_template
 
@@ -54,6 +54,21 @@ def test_configmap_example_with_its_configmap_in_the_same_file(tmp_path: Path) -
             "spec.trialTemplate: ${trialParameters.momentum} is used in the template but not declared in "
             "spec.trialTemplate.trialParameters",
         ]
+
+
+def test_configmaps_from_other_files(tmp_path: Path) -> None:
+    """``--configmap FILE``: Katib's ConfigMap in its own file is found, as on a cluster it was applied first;
+    the experiment's file's own ConfigMaps come first."""
+    folder = KATIB_EXAMPLES / "trial-template"
+    config_maps = load_config_maps([folder / "trial-templates-configmap.yaml"])
+    assert ("kubeflow", "trial-templates") in config_maps
+    (document,) = load_file(folder / "trial-configmap-source.yaml", config_maps=config_maps)
+    assert "spec.trialTemplate.trialParameters[1].name: parameter ${trialParameters.numberLayers} is not used in " \
+        "spec.trialTemplate" in [str(e) for e in document.errors]  # fmt: skip
+    with pytest.raises(SpecFileError, match="no ConfigMap document"):
+        load_config_maps([KATIB_EXAMPLES / "hp-tuning" / "random.yaml"])
+    with pytest.raises(SpecFileError, match=r"missing\.yaml"):
+        load_config_maps([tmp_path / "missing.yaml"])
 
 
 def test_seed_v1alpha3_is_converted() -> None:

@@ -1,7 +1,8 @@
 """Read Experiment YAML (v1beta1, or v1alpha3 converted), apply Katib's defaults, validate.
 
 A file may hold several documents; each Experiment in it is read on its own. ConfigMap documents in the
-same file stand in for the cluster's ConfigMaps that ``trialTemplate.configMap`` points at.
+same file (or in files given with ``--configmap``) stand in for the cluster's ConfigMaps that
+``trialTemplate.configMap`` points at.
 """
 
 from __future__ import annotations
@@ -133,8 +134,12 @@ def apply_overrides(document: Any, overrides: Sequence[str]) -> list[SpecError]:
     return errors
 
 
-def load_file(path: str | Path, overrides: Sequence[str] = ()) -> list[LoadedDocument]:
-    """Load every Experiment of a file. Raises SpecFileError only when the file cannot be read."""
+def load_file(
+    path: str | Path, overrides: Sequence[str] = (), config_maps: ConfigMaps | None = None
+) -> list[LoadedDocument]:
+    """Load every Experiment of a file. ``config_maps``: ConfigMaps from elsewhere (``--configmap FILE``,
+    see ``load_config_maps``); the file's own come first. Raises SpecFileError only when the file cannot be
+    read."""
     source = str(path)
     documents, syntax_error = read_documents(path)
     if syntax_error is not None:
@@ -142,7 +147,7 @@ def load_file(path: str | Path, overrides: Sequence[str] = ()) -> list[LoadedDoc
     override_errors = [e for doc in documents if not _is_config_map(doc) for e in apply_overrides(doc, overrides)]
     if override_errors:
         return [LoadedDocument(source, 0, errors=override_errors)]
-    config_maps = _config_maps(documents)
+    config_maps = {**(config_maps or {}), **_config_maps(documents)}
     loaded = [
         load_document(doc, source=source, index=i, config_maps=config_maps)
         for i, doc in enumerate(documents)
@@ -160,11 +165,30 @@ def load_experiment(path: str | Path, *, name: str | None = None, overrides: Seq
     return experiment
 
 
+def load_config_maps(paths: Sequence[str | Path]) -> dict[tuple[str, str], Mapping[str, str]]:
+    """The ConfigMap documents of these files (Katib's trial-template ConfigMaps, as ``kubectl apply``ed on a
+    cluster), by (namespace, name). SpecFileError for a file that cannot be read or holds no ConfigMap."""
+    found: dict[tuple[str, str], Mapping[str, str]] = {}
+    for path in paths:
+        documents, syntax_error = read_documents(path)
+        if syntax_error is not None:
+            raise SpecFileError(f"{path}: {syntax_error.message}")
+        maps = _config_maps(documents)
+        if not maps:
+            raise SpecFileError(f"{path}: no ConfigMap document (apiVersion: v1, kind: ConfigMap) in the file")
+        found.update(maps)
+    return found
+
+
 def load_experiment_document(
-    path: str | Path, *, name: str | None = None, overrides: Sequence[str] = ()
+    path: str | Path,
+    *,
+    name: str | None = None,
+    overrides: Sequence[str] = (),
+    config_maps: ConfigMaps | None = None,
 ) -> LoadedDocument:
     """Like load_experiment, with the rendered sample trial (for a ConfigMap or Go template)."""
-    documents = load_file(path, overrides)
+    documents = load_file(path, overrides, config_maps)
     if name is not None:
         documents = [
             d for d in documents if d.experiment is not None and d.experiment.metadata.name == name
@@ -304,7 +328,8 @@ def _config_map_text(source: Any, path: str, config_maps: ConfigMaps) -> tuple[s
     if data is None:
         return None, SpecError(
             path,
-            f"ConfigMap {key[0]}/{key[1]} not found: pykatib reads ConfigMaps from documents in the same file",
+            f"ConfigMap {key[0]}/{key[1]} not found: pykatib reads ConfigMaps from documents in the same file "
+            "and from --configmap FILE",
         )
     text = data.get(source.template_path or "")
     if not isinstance(text, str):
