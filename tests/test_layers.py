@@ -16,6 +16,7 @@ LAYERS: list[set[str]] = [
     {"spec"},  # the Experiment: models, loading, defaults, validation, the algorithm registry
     {"store", "suggest", "earlystop", "execute", "report"},  # what the controller plugs together; report_metrics
     {"control", "progress", "dbmanager"},  # the controller; the live display; Katib's DB manager (gRPC)
+    {"ui"},  # the web UI's pages and data, over the store; the server mounts it and its Guard asks it
     {"cli_run", "server"},  # pykatib run; pykatib server
     {"client"},  # the verbs that talk to a server (they share its protocol helpers)
     {"sdk"},  # Katib's Python SDK (KatibClient, models, search) over the client's connection

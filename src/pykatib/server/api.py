@@ -34,6 +34,7 @@ from pykatib.server.kube.table import parse_include_object, table, wants_table
 from pykatib.server.objects import EXPERIMENT_LABEL, TRIAL_LABEL
 from pykatib.server.resources import Resources, store_error
 from pykatib.spec import safe_yaml
+from pykatib.ui import mount as mount_ui
 
 log = logging.getLogger(__name__)
 WATCH_POLL_SECONDS = 0.25
@@ -158,7 +159,12 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
             if kind.create is None:
                 raise method_not_allowed(f"{plural} are created by pykatib's controller, not through the API")
             body = await _body(request)
-            created = await asyncio.to_thread(kind.create, _scope(info, namespace), body)
+            create = kind.create
+            if _dry_run(request):
+                if kind.dry_run is None:
+                    raise bad_request(f"dryRun is not supported when creating {plural}")
+                create = kind.dry_run
+            created = await asyncio.to_thread(create, _scope(info, namespace), body)
             return KubeJSON(created, status_code=201)
         params = request.query_params
         if _flag(params.get("watch")):
@@ -174,6 +180,8 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
                 include = _include(request)
                 return KubeJSON(table(info, [obj], include_object=include, resource_version=str(_rv(obj))))
             return KubeJSON(obj)
+        if _dry_run(request):  # never a change made when only its checks were asked for
+            raise bad_request("dryRun is supported only when creating experiments (POST)")
         if request.method == "DELETE":
             if kind.delete is None:
                 raise method_not_allowed(f"{plural} are deleted with their experiment")
@@ -261,6 +269,7 @@ def create_app(resources: Resources, *, closing: asyncio.Event | None = None) ->
     async def core_all(request: Request, plural: str) -> Response:
         return await collection(request, "v1", plural, None)
 
+    mount_ui(app, resources.store)  # the web UI, under /ui/
     return app
 
 
@@ -292,6 +301,14 @@ def _yaml_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("the request body must be an object")
     return body
+
+
+def _dry_run(request: Request) -> bool:
+    """Kubernetes' ``dryRun``: absent, or ``All`` (every check, nothing stored); any other value is 400."""
+    values = request.query_params.getlist("dryRun")
+    if any(value != "All" for value in values):
+        raise bad_request(f"invalid dryRun value {next(v for v in values if v != 'All')!r}: only All is supported")
+    return bool(values)
 
 
 def _wants_table(request: Request) -> bool:

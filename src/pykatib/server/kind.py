@@ -34,6 +34,8 @@ class Kind:
     listing: Callable[[str | None, ListQuery], list[dict[str, Any]]]
     get: Callable[[str | None, str], dict[str, Any]]
     create: Callable[[str | None, dict[str, Any]], dict[str, Any]] | None = None
+    # A create's checks without the create (``?dryRun=All``): what create would answer, nothing stored.
+    dry_run: Callable[[str | None, dict[str, Any]], dict[str, Any]] | None = None
     replace: Callable[[str | None, str, dict[str, Any]], dict[str, Any]] | None = None
     delete: Callable[[str | None, str], dict[str, Any]] | None = None
     # Fills in what listing() left out for a Table (trial metrics and run specs), for the page only.

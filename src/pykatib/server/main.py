@@ -40,6 +40,8 @@ from pykatib.server.tls import self_signed
 from pykatib.spec.limits import MAX_FILE_BYTES
 from pykatib.store import LeaseOwner, Store, open_store
 from pykatib.store.lease import process_key
+from pykatib.ui import is_ui, ui_allowed
+from pykatib.ui import refuse as refuse_ui
 
 log = logging.getLogger("pykatib.server")
 DEFAULT_PORT = 8090
@@ -81,8 +83,13 @@ class Guard:
         if self.token is not None and scope.get("path") != "/healthz":
             sent = headers.get(b"authorization", b"")
             scheme, _, given = sent.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
-                await _status(send, unauthorized().status(), 401)
+            bearer = scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
+            # The web UI's paths only: a browser's cookie (or ?token=) instead of the header, compared alike.
+            if not bearer and not ui_allowed(scope, self.token):
+                if is_ui(str(scope.get("path") or "")):
+                    await refuse_ui(scope, send)  # 401: the login form for a page, a Status for data
+                else:
+                    await _status(send, unauthorized().status(), 401)
                 return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
@@ -187,11 +194,12 @@ def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
         write_atomically(server_file, json.dumps({
             "url": url, "token": options.token, "pid": os.getpid(), "process_key": process_key(os.getpid()),
             "workdir": str(workdir.resolve()),
-            "db": store.shown_url, "ui": f"{url}/", "ca": str(ca.resolve()) if ca else None,
+            "db": store.shown_url, "ui": f"{url}/ui/", "ca": str(ca.resolve()) if ca else None,
             DB_MANAGER_KEY: db_manager.address,
         }).encode())  # fmt: skip
         log.warning("pykatib server listening on %s (store %s, workdir %s, Katib's DB manager on %s)", url,
                     store.shown_url, workdir, db_manager.address)  # fmt: skip
+        log.warning("web UI at %s/ui/%s", url, " (sign in with the server's token)" if options.token else "")
         asyncio.run(_serve(server, sock, closing))
     finally:
         supervisor.close()  # its trials stopped first: a server started next finds their leases free

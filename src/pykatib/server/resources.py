@@ -14,6 +14,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class Resources:
         experiments = {
             "listing": self.list_experiments, "get": self.get_experiment, "create": self.create_experiment,
             "replace": self.replace_experiment, "delete": self.delete_experiment,
+            "dry_run": lambda ns, body: self.create_experiment(ns, body, dry_run=True),
         }  # fmt: skip
         self.kinds: dict[tuple[str, str], Kind] = {
             (f"{GROUP}/v1beta1", "experiments"): Kind(**experiments),  # type: ignore[arg-type]
@@ -90,6 +92,7 @@ class Resources:
                 listing=lambda ns, q: self.list_experiments(ns, q, alpha3=True),
                 get=lambda ns, name: self.get_experiment(ns, name, alpha3=True),
                 create=lambda ns, body: self.create_experiment(ns, body, alpha3=True),
+                dry_run=lambda ns, body: self.create_experiment(ns, body, alpha3=True, dry_run=True),
                 replace=lambda ns, name, body: self.replace_experiment(ns, name, body, alpha3=True),
                 delete=self.delete_experiment,
             ),
@@ -144,7 +147,11 @@ class Resources:
         trial_spec = document.sample_trial_spec if template is not None and template.config_map else None
         return experiment, trial_spec
 
-    def create_experiment(self, namespace: str | None, body: dict[str, Any], *, alpha3: bool = False) -> dict[str, Any]:
+    def create_experiment(
+        self, namespace: str | None, body: dict[str, Any], *, alpha3: bool = False, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Validate, check that it can run here, store and start it; ``dry_run``: everything but the last two,
+        answering what would have been created (409 for a name taken already, as Kubernetes does)."""
         namespace = namespace or "default"
         metadata = metadata_of(body)
         prefix = generate_prefix(metadata)  # generateName: the name is drawn here, as Kubernetes does
@@ -165,6 +172,8 @@ class Resources:
         except RunRefused as exc:
             raise invalid("Experiment", GROUP, name, [("spec", str(exc))]) from exc
         document = experiment.to_dict()
+        if dry_run:
+            return self._dry_run(namespace, name, document, body, alpha3=alpha3)
         with self.write_lock:
             record = self._create_record(namespace, name, document, prefix)
             name = record.name
@@ -174,6 +183,19 @@ class Resources:
                 self.store.create_object(ALPHA3_KIND, namespace, name, original)
         self.supervisor.drive(namespace, name)
         return self._served(record, alpha3=alpha3)
+
+    def _dry_run(
+        self, namespace: str, name: str, document: dict[str, Any], body: dict[str, Any], *, alpha3: bool
+    ) -> dict[str, Any]:
+        """The object a create would answer, built from an unsaved record; nothing is stored or started."""
+        if self.store.get_experiment(name, namespace) is not None:
+            raise already_exists("experiments", GROUP, name)
+        now = datetime.now(UTC)
+        record = ExperimentRecord(0, name, namespace, document, {}, now, now)
+        served = experiment_object(record)
+        if alpha3:
+            served = {**served, "apiVersion": V1ALPHA3, "spec": body.get("spec") or {}}
+        return served
 
     def _create_record(
         self, namespace: str, name: str, document: dict[str, Any], prefix: str | None

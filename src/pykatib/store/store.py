@@ -75,6 +75,8 @@ from pykatib.store.records import (
 )
 
 DEFAULT_URL = "sqlite:///.pykatib/pykatib.db"
+# Up to this many ids are sent in an IN list; more are filtered after the query (SQLite's parameter limit).
+_IN_LIST_LIMIT = 1000
 
 
 def experiment_dir(workdir: Path, namespace: str, name: str) -> Path:
@@ -399,6 +401,51 @@ class Store(LeaseCalls):
             stmt = stmt.limit(limit)
         with self._read() as conn:
             return [_trial(row) for row in conn.execute(stmt)]
+
+    def trials_changed_since(self, experiment_id: int, since: datetime) -> list[TrialRecord]:
+        """The experiment's trials whose row changed at or after ``since`` (a row from before migration 0003: by
+        its creation), and those still to run or running, whose observations arrive without changing their row;
+        in creation order. What a live view reads again every few seconds, instead of every trial."""
+        t = trials_table
+        changed = func.coalesce(t.c.updated_at, t.c.created_at)
+        active = [phase.value for phase in (TrialPhase.CREATED, TrialPhase.RUNNING)]
+        stmt = (
+            select(t)
+            .where(t.c.experiment_id == experiment_id, (changed >= since) | t.c.phase.in_(active))
+            .order_by(t.c.id)
+        )
+        with self._read() as conn:
+            return [_trial(row) for row in conn.execute(stmt)]
+
+    def observation_series(
+        self, experiment_id: int, metric_name: str, trial_ids: Sequence[int] | None = None
+    ) -> tuple[list[int], list[float]]:
+        """One metric's observations of the experiment's trials (of ``trial_ids`` only, when given) as two
+        parallel lists, trial ids and values, ordered by trial, then time, then insertion: every trial's reports
+        in order, in one query that the (trial_id, metric_name, time) index answers without a sort."""
+        obs = observation_logs
+        of_experiment = select(trials_table.c.id).where(trials_table.c.experiment_id == experiment_id)
+        stmt = (
+            select(obs.c.trial_id, obs.c.value)
+            .where(obs.c.trial_id.in_(of_experiment), obs.c.metric_name == metric_name)
+            .order_by(obs.c.trial_id, obs.c.metric_name, obs.c.time, obs.c.id)
+        )
+        wanted: set[int] | None = None
+        if trial_ids is not None:
+            if not trial_ids:
+                return [], []
+            if len(trial_ids) <= _IN_LIST_LIMIT:
+                stmt = stmt.where(obs.c.trial_id.in_(list(trial_ids)))
+            else:
+                wanted = set(trial_ids)
+        ids: list[int] = []
+        values: list[float] = []
+        with self._read() as conn:
+            for trial_id, value in conn.execute(stmt):
+                if wanted is None or trial_id in wanted:
+                    ids.append(trial_id)
+                    values.append(value)
+        return ids, values
 
     def count_trials(self, experiment_id: int) -> int:
         with self._read() as conn:

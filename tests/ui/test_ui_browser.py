@@ -1,0 +1,302 @@
+"""The web UI in Chromium against a real ``pykatib server``: an experiment created from the YAML page, watched
+live to its end (list, overview, every plot, the trials table, its CSV), a trial's log and curve, stop and
+delete, and the editor's errors beside their lines. Each test saves a screenshot of what it checked."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from server_support import Server
+from ui_support import PLOT_POINTS, gated_experiment, open_gate, screenshot
+
+WAIT_MS = 120_000  # the longest a page may take to show what the trials did (the trials are instant once gated)
+
+
+def experiment_page(context: Any, server: Server, name: str, namespace: str = "default") -> Any:
+    page = context.new_page()
+    page.goto(f"{server.local_url}/ui/experiments/{namespace}/{name}")
+    page.wait_for_function("document.body.dataset.rendered !== undefined", timeout=WAIT_MS)
+    return page
+
+
+def fill_editor(page: Any, text: str) -> None:
+    page.fill("#yaml-text", text)
+
+
+def test_experiment_created_from_the_editor_runs_live_to_its_end(context: Any, server: Server, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    doc = gated_experiment("ui-live", gate, trials=6, parallel=3)
+    page = context.new_page()
+    page.goto(f"{server.local_url}/ui/new")
+    page.wait_for_function("document.body.dataset.rendered === 'true'", timeout=WAIT_MS)
+    assert page.locator("#example option").count() > 1  # the shipped examples to start from
+
+    fill_editor(page, yaml.safe_dump(doc, sort_keys=False))
+    page.click("#validate")
+    page.wait_for_function("document.body.dataset.valid === 'true'", timeout=WAIT_MS)
+    assert "would create experiment default/ui-live" in page.inner_text("#message")
+    with server.client() as http:  # a dry run creates nothing
+        assert http.get(server.experiment_path("ui-live")).status_code == 404
+
+    page.click("#create")
+    page.wait_for_url("**/ui/experiments/default/ui-live", timeout=WAIT_MS)
+    page.wait_for_function("document.body.dataset.status === 'Running'", timeout=WAIT_MS)
+    page.evaluate("window.notReloaded = true")
+    before = page.evaluate(PLOT_POINTS)
+    assert before["history"] == 0 and before["edf"] == 0  # no trial may finish before the gate opens
+    listing = context.new_page()
+    listing.goto(f"{server.local_url}/ui/")
+    row = listing.locator("#experiments tr[data-name='ui-live']")
+    row.locator(".badge.Running").wait_for(timeout=WAIT_MS)
+
+    open_gate(gate)  # every trial finishes now; the pages follow without a reload
+    page.wait_for_function("document.body.dataset.status === 'Succeeded'", timeout=WAIT_MS)
+    page.wait_for_function(f"({PLOT_POINTS})().history === 6 && ({PLOT_POINTS})().intermediatePoints === 18",
+                           timeout=WAIT_MS)  # fmt: skip
+    assert page.evaluate("window.notReloaded") is True
+    row.locator(".badge.Succeeded").wait_for(timeout=WAIT_MS)
+    assert "6 / 0 / 0" in row.inner_text()
+    screenshot(listing, tmp_path / "experiments.png")
+
+    trials = server.trials("ui-live")
+    assert len(trials) == 6 and all(_phase(t) == "Succeeded" for t in trials)
+    points = page.evaluate(PLOT_POINTS)
+    assert points["history"] == points["parallel"] == points["contour"] == points["edf"] == 6
+    assert points["slice"] == [6, 6]
+    assert points["sliceTypes"]["opt"] == "category" and points["sliceTypes"]["x"] == "linear"
+    assert points["parallelAxes"] == ["x", "opt", "accuracy"]
+    assert points["intermediateCurves"] == 6 and points["intermediatePoints"] == 18  # 3 reports per trial
+    assert points["timeline"] == 6
+    page.wait_for_function("document.getElementById('plot-importance').data?.[0]?.y?.length === 2", timeout=WAIT_MS)
+    assert sorted(page.evaluate(PLOT_POINTS)["importance"]) == ["opt", "x"]  # 6 succeeded: importance is shown
+
+    experiment = server.experiment("ui-live")
+    best = experiment["status"]["currentOptimalTrial"]["bestTrialName"]
+    assert page.locator("#trials tr.best").get_attribute("data-trial") == best
+    assert page.inner_text("#best-trial") == best
+    assert page.locator("#conditions tr[data-condition='Succeeded']").inner_text().startswith("Succeeded")
+    screenshot(page, tmp_path / "experiment.png", readme=True)
+
+    _check_table(page, trials)
+    _check_csv(page, trials)
+    _check_trial_page(page, server, best, tmp_path)
+
+
+def _phase(trial: dict[str, Any]) -> str:
+    return [c["type"] for c in trial["status"]["conditions"] if c["status"] == "True"][-1]
+
+
+def _objective(trial: dict[str, Any]) -> float:
+    metrics = {m["name"]: m for m in trial["status"]["observation"]["metrics"]}
+    return float(metrics["accuracy"]["max"])  # maximize: Katib's default strategy is max
+
+
+def _column(page: Any, header: str) -> list[str]:
+    headers = page.locator("#trials thead th").all_inner_texts()
+    index = next(i for i, text in enumerate(headers) if text.startswith(header))
+    return [cell.strip() for cell in page.locator(f"#trials tbody tr td:nth-child({index + 1})").all_inner_texts()]
+
+
+def _check_table(page: Any, trials: list[dict[str, Any]]) -> None:
+    page.click("#trials th button[data-key='objective']")
+    shown = [float(v) for v in _column(page, "Objective")]
+    assert shown == sorted(shown) and len(shown) == 6
+    page.click("#trials th button[data-key='objective']")
+    assert [float(v) for v in _column(page, "Objective")] == sorted(shown, reverse=True)
+    assert page.get_attribute("#trials th:has(button[data-key='objective'])", "aria-sort") == "descending"
+    page.select_option("#status-filter", "Succeeded")
+    assert len(_column(page, "Trial")) == 6
+    page.select_option("#page-size", "25")
+    assert page.inner_text("#page-info").startswith("1–6 of 6")
+    assert sorted(v.removesuffix(" ★") for v in _column(page, "Trial")) == sorted(t["metadata"]["name"] for t in trials)
+
+
+def _check_csv(page: Any, trials: list[dict[str, Any]]) -> None:
+    with page.expect_download() as download:
+        page.click("#csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    by_name = {t["metadata"]["name"]: t for t in trials}
+    assert sorted(r["Trial"] for r in rows) == sorted(by_name)
+    assert [float(r["Objective (accuracy)"]) for r in rows] == sorted((_objective(t) for t in trials), reverse=True)
+    for row in rows:
+        trial = by_name[row["Trial"]]
+        assignments = {a["name"]: a["value"] for a in trial["spec"]["parameterAssignments"]}
+        metrics = {m["name"]: m for m in trial["status"]["observation"]["metrics"]}
+        assert row["Status"] == _phase(trial)
+        assert float(row["x"]) == float(assignments["x"]) and row["opt"] == assignments["opt"]
+        for part in ("min", "max", "latest"):
+            assert float(row[f"accuracy {part}"]) == float(metrics["accuracy"][part])
+
+
+def _check_trial_page(page: Any, server: Server, best: str, tmp_path: Path) -> None:
+    page.click(f"#trials a:text-is('{best}')")
+    page.wait_for_url(f"**/trials/{best}", timeout=WAIT_MS)
+    page.wait_for_function("document.body.dataset.rendered !== undefined", timeout=WAIT_MS)
+    page.wait_for_function("document.getElementById('log').dataset.complete === 'true'", timeout=WAIT_MS)
+    log = page.inner_text("#log")
+    assert log.startswith("training") and log.count("accuracy=") == 3
+    curve = page.evaluate("document.getElementById('plot-curve').data.map((t) => [t.name, t.y.length])")
+    assert curve == [["accuracy", 3]]
+    (trial,) = [t for t in server.trials("ui-live") if t["metadata"]["name"] == best]
+    metrics = {m["name"]: m for m in trial["status"]["observation"]["metrics"]}
+    cells = page.locator("#metrics tr[data-metric='accuracy'] td").all_inner_texts()
+    shown = [float(v) for v in cells[1:4]]  # as the page prints numbers: 6 significant digits
+    assert shown == pytest.approx([float(metrics["accuracy"][k]) for k in ("min", "max", "latest")], rel=1e-5)
+    page.click("#spec-box summary")
+    spec = yaml.safe_load(page.inner_text("#spec"))
+    assert spec["kind"] == "Job" and spec["spec"]["template"]["spec"]["containers"][0]["command"][0] == "python3"
+    screenshot(page, tmp_path / "trial.png")
+
+
+def test_stop_and_delete_from_the_list(context: Any, server: Server, tmp_path: Path) -> None:
+    server.create(gated_experiment("ui-stop", tmp_path / "never", trials=4, parallel=2))
+    page = context.new_page()
+    page.goto(f"{server.local_url}/ui/")
+    row = page.locator("#experiments tr[data-name='ui-stop']")
+    row.locator(".badge.Running").wait_for(timeout=WAIT_MS)
+    row.locator("button.stop").click()
+    row.locator(".badge.Succeeded").wait_for(timeout=WAIT_MS)  # stopped: Succeeded, ExperimentStopped
+    status = server.experiment("ui-stop")["status"]
+    assert [c["reason"] for c in status["conditions"] if c["type"] == "Succeeded"] == ["ExperimentStopped"]
+    assert row.locator("button.stop").is_disabled()
+    screenshot(page, tmp_path / "stopped.png")
+
+    row.locator("button.delete").click()
+    page.locator("#confirm").wait_for(state="visible")
+    page.click("#confirm button[value='cancel']")
+    with server.client() as http:
+        assert http.get(server.experiment_path("ui-stop")).status_code == 200  # cancelled: still there
+    row.locator("button.delete").click()
+    page.click("#confirm-delete")
+    row.wait_for(state="detached", timeout=WAIT_MS)
+    with server.client() as http:
+        assert http.get(server.experiment_path("ui-stop")).status_code == 404
+    screenshot(page, tmp_path / "deleted.png")
+
+
+def test_delete_from_the_experiment_page(context: Any, server: Server, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    server.create(gated_experiment("ui-gone", gate, trials=1, parallel=1))
+    open_gate(gate)
+    server.wait_for("ui-gone")
+    page = experiment_page(context, server, "ui-gone")
+    page.wait_for_function("document.body.dataset.status === 'Succeeded'", timeout=WAIT_MS)
+    page.click("#yaml-box summary")
+    page.wait_for_function("document.getElementById('yaml').textContent.includes('kind: Experiment')")
+    shown = yaml.safe_load(page.inner_text("#yaml"))
+    assert shown["metadata"]["name"] == "ui-gone" and shown["spec"]["maxTrialCount"] == 1
+    screenshot(page, tmp_path / "experiment.png")
+    page.click("#delete")
+    page.click("#confirm-delete")
+    page.wait_for_url(f"{server.local_url}/ui/", timeout=WAIT_MS)
+    with server.client() as http:
+        assert http.get(server.experiment_path("ui-gone")).status_code == 404
+
+
+def test_budget_edit(context: Any, server: Server, tmp_path: Path) -> None:
+    server.create(gated_experiment("ui-budget", tmp_path / "gate", trials=3, parallel=1))
+    page = experiment_page(context, server, "ui-budget")
+    page.click("#budget-box summary")
+    page.fill("#budget input[name='maxTrialCount']", "5")
+    page.click("#budget button[type='submit']")
+    page.wait_for_function("document.getElementById('budget-message').textContent.startsWith('Saved')")
+    assert server.experiment("ui-budget")["spec"]["maxTrialCount"] == 5
+    page.fill("#budget input[name='parallelTrialCount']", "9")  # more than maxTrialCount: refused, shown
+    page.click("#budget button[type='submit']")
+    page.wait_for_function("document.getElementById('budget-message').classList.contains('error')")
+    assert "parallelTrialCount" in page.inner_text("#budget-message")
+    screenshot(page, tmp_path / "budget.png")
+    open_gate(tmp_path / "gate")
+
+
+INVALID = """\
+apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata:
+  name: ui-invalid
+spec:
+  objective:
+    type: maximize
+    objectiveMetricName: accuracy
+  algorithm:
+    algorithmName: random
+  parameters:
+    - name: x
+      parameterType: double
+      feasibleSpace: {min: "0", max: "1"}
+    - name: y
+      parameterType: double
+      feasibleSpace:
+        min: "3"
+        max: "1"
+  maxTrialCount: -3
+  trialTemplate:
+    primaryContainerName: main
+    trialParameters:
+      - name: x
+        reference: x
+    trialSpec:
+      apiVersion: batch/v1
+      kind: Job
+      spec:
+        template:
+          spec:
+            containers:
+              - name: main
+                command: [python3, -c, "print(1)"]
+"""
+
+
+def test_invalid_yaml_shows_each_error_beside_its_line(context: Any, server: Server, tmp_path: Path) -> None:
+    page = context.new_page()
+    page.goto(f"{server.local_url}/ui/new")
+    page.wait_for_function("document.body.dataset.rendered === 'true'", timeout=WAIT_MS)
+    fill_editor(page, INVALID)
+    for button in ("#validate", "#create"):
+        page.click(button)
+        page.wait_for_function("document.querySelectorAll('#notes .has-error').length > 0", timeout=WAIT_MS)
+        notes = {int(n.get_attribute("data-line")): n.inner_text() for n in page.locator("#notes .has-error").all()}
+        assert "spec.maxTrialCount" in notes[20]  # the line of `maxTrialCount: -3`
+        assert "spec.parameters[1].feasibleSpace.min" in notes[18]  # the line of `min: "3"`
+        # a defaulted field has no line of its own: the error goes to the nearest field written (spec)
+        assert "spec.parallelTrialCount" in notes[5]
+        assert page.locator("#gutter div.has-error").count() == len(notes)
+        assert "nothing was created" in page.inner_text("#message")
+        with server.client() as http:
+            assert http.get(server.experiment_path("ui-invalid")).status_code == 404
+    screenshot(page, tmp_path / "invalid.png")
+
+    fill_editor(page, INVALID.replace("  name: ui-invalid", "  name: [ui-invalid"))
+    page.click("#validate")
+    page.wait_for_function("document.getElementById('message').textContent.includes('not valid YAML')")
+    notes = {int(n.get_attribute("data-line")): n.inner_text() for n in page.locator("#notes .has-error").all()}
+    assert sorted(notes) == [4, 5]  # the unclosed `[` of line 4, found wanting on line 5
+    assert "flow sequence, from here, fails on line 5" in notes[4] and "expected ',' or ']'" in notes[5]
+
+
+def test_a_running_trials_page_follows_its_log(context: Any, server: Server, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    server.create(gated_experiment("ui-follow", gate, trials=1, parallel=1))
+    page = experiment_page(context, server, "ui-follow")
+    link = page.locator("#trials tbody a").first
+    link.wait_for(timeout=WAIT_MS)
+    trial = link.inner_text()
+    link.click()
+    page.wait_for_url(f"**/trials/{trial}", timeout=WAIT_MS)
+    page.wait_for_function("document.getElementById('log').textContent.includes('training')", timeout=WAIT_MS)
+    assert "following" in page.inner_text("#log-state") and page.get_attribute("body", "data-phase") == "Running"
+    assert "accuracy=" not in page.inner_text("#log")
+    page.evaluate("window.notReloaded = true")
+    open_gate(gate)
+    page.wait_for_function("document.getElementById('log').dataset.complete === 'true'", timeout=WAIT_MS)
+    assert page.inner_text("#log").count("accuracy=") == 3
+    page.wait_for_function("document.body.dataset.phase === 'Succeeded'", timeout=WAIT_MS)
+    page.wait_for_function("document.getElementById('plot-curve').data?.[0]?.y?.length === 3", timeout=WAIT_MS)
+    assert page.evaluate("window.notReloaded") is True
+    screenshot(page, tmp_path / "trial.png")
