@@ -32,23 +32,18 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import contextlib
 import json
 import os
 import random
 import secrets
 import shutil
-import signal
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,191 +52,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from large_experiment import Seeded, Server, seed, server  # noqa: E402  (the seeded store, the server)
 from overhead import bare_pool, controller_only, experiment, load  # noqa: E402  (bench/overhead.py: the baseline)
 
-EXAMPLE = ROOT / "examples" / "katib" / "hp-tuning" / "random.yaml"
 GROUP = "/apis/kubeflow.org/v1beta1"
 EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
 TRIAL_LABEL = "katib.kubeflow.org/trial"
 PAGE = 100
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-
-
-# --- seeding ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Seeded:
-    namespace: str
-    name: str
-    trials: list[str]
-
-
-def seed(home: Path, count: int, observations: int) -> Seeded:
-    """A finished experiment of ``count`` succeeded trials in ``home``'s store, as the controller leaves one:
-    trial rows with times and objective, ``observations`` loss values each, a trial.log per trial, the
-    status block with its conditions, counts and name lists."""
-    from pykatib.control.status import condition
-    from pykatib.spec.conditions import ExperimentCondition, ExperimentReason, TrialPhase
-    from pykatib.spec.loader import load_experiment
-    from pykatib.store import NewTrial, ObservationRow, Store, experiment_dir
-
-    exp = load_experiment(EXAMPLE)
-    document = exp.to_dict()
-    document["spec"]["maxTrialCount"] = count
-    namespace = document["metadata"].get("namespace") or "default"
-    name = document["metadata"]["name"]
-    rng = random.Random(13)
-    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    names: list[str] = []
-    taken: set[str] = set()
-    while len(names) < count:
-        trial = f"{name}-{''.join(rng.choices(alphabet, k=8))}"
-        if trial not in taken:
-            taken.add(trial)
-            names.append(trial)
-    root = experiment_dir(home, namespace, name) / "trials"
-    start = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-    store = Store(f"sqlite:///{home / 'pykatib.db'}")
-    try:
-        record = store.create_experiment(name, namespace, document)
-        best: tuple[float, str, dict[str, str], float, float] | None = None
-        with store.transaction():
-            new = []
-            for trial in names:
-                assignment = {"lr": repr(rng.uniform(0.01, 0.05)), "momentum": repr(rng.uniform(0.5, 0.9))}
-                new.append(NewTrial(trial, assignment, {}, TrialPhase.SUCCEEDED, str(root / trial)))
-            created = store.create_trials(record.id, new)
-            rows = []
-            for i, trial_record in enumerate(created):
-                began = start + timedelta(seconds=30 * i)
-                losses = [1.0 / (epoch + 1) + rng.random() * 0.1 for epoch in range(observations)]
-                for epoch, loss in enumerate(losses):
-                    rows.append(ObservationRow(trial_record.id, "loss", loss, began + timedelta(seconds=epoch + 1)))
-                ended = began + timedelta(seconds=observations + 2)
-                store.update_trial(
-                    trial_record.id,
-                    phase=TrialPhase.SUCCEEDED,
-                    reason="TrialSucceeded",
-                    message="Trial has succeeded",
-                    start_time=began,
-                    completion_time=ended,
-                    exit_code=0,
-                    objective_value=losses[-1],
-                )
-                if best is None or losses[-1] < best[0]:
-                    best = (losses[-1], trial_record.name, trial_record.parameter_assignments, min(losses), max(losses))
-                _write_log(Path(trial_record.work_dir or ""), trial_record.parameter_assignments, losses)
-            store.add_observations(rows)
-        assert best is not None
-        began_at = _stamp(start)
-        ended_at = _stamp(start + timedelta(seconds=30 * count + observations + 2))
-        reason = ExperimentReason.MAX_TRIALS_REACHED
-        message = "Experiment has succeeded because max trial count has reached"
-        status = {
-            "startTime": began_at,
-            "completionTime": ended_at,
-            "lastReconcileTime": ended_at,
-            "conditions": [
-                condition(
-                    ExperimentCondition.CREATED, True, ExperimentReason.CREATED, "Experiment is created", began_at
-                ),
-                condition(ExperimentCondition.RUNNING, False, reason, message, ended_at),
-                condition(ExperimentCondition.SUCCEEDED, True, reason, message, ended_at),
-            ],
-            "succeededTrialList": names,
-            "trials": count,
-            "trialsSucceeded": count,
-            "trialsFailed": 0,
-            "trialsKilled": 0,
-            "trialsPending": 0,
-            "trialsRunning": 0,
-            "trialsEarlyStopped": 0,
-            "trialMetricsUnavailable": 0,
-            "currentOptimalTrial": {
-                "bestTrialName": best[1],
-                "parameterAssignments": [{"name": k, "value": v} for k, v in best[2].items()],
-                "observation": {
-                    "metrics": [{"name": "loss", "min": repr(best[3]), "max": repr(best[4]), "latest": repr(best[0])}]
-                },
-            },
-        }
-        store.update_experiment(record.id, status=status)
-    finally:
-        store.close()
-    return Seeded(namespace, name, names)
-
-
-def _stamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _write_log(directory: Path, assignment: dict[str, str], losses: list[float]) -> None:
-    directory.mkdir(parents=True)
-    lines = [f"Train parameters: lr={assignment['lr']} momentum={assignment['momentum']}\n"]
-    for epoch, loss in enumerate(losses):
-        lines.append(
-            f"{datetime(2024, 5, 1, tzinfo=UTC).isoformat()} INFO Train Epoch: {epoch + 1} [60000/60000 (100%)]"
-            f"\tbatches 3750\tsamples/s 2481.7\tlr {assignment['lr'][:8]}\n"
-        )
-        lines.append(f"{epoch + 1:4d}/{len(losses)} loss={loss:.6f}\n")
-    (directory / "trial.log").write_text("".join(lines))
-
-
-# --- the server -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    url: str
-    token: str | None
-    ca: str | None  # the certificate of an https server (self-signed: it has a token)
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
-
-    def client(self, timeout: float = 30.0, **options: Any) -> httpx.Client:
-        verify: Any = ssl.create_default_context(cafile=self.ca) if self.ca else True
-        return httpx.Client(base_url=self.url, headers=self.headers(), timeout=timeout, verify=verify, **options)
-
-
-@contextlib.contextmanager
-def server(home: Path, token: str | None, log: Path) -> Iterator[Server]:
-    """`pykatib server --port 0 --home HOME` until the block ends (SIGTERM, then SIGKILL after 15 s)."""
-    command = [sys.executable, "-m", "pykatib.cli", "server", "--port", "0", "--home", str(home)]
-    if token:
-        command += ["--token", token]
-    info = home / "server.json"
-    info.unlink(missing_ok=True)
-    with open(log, "ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=home)
-    try:
-        deadline = time.monotonic() + 60
-        found: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            if info.exists():
-                with contextlib.suppress(ValueError, OSError, httpx.HTTPError):
-                    found = json.loads(info.read_text())
-                    srv = Server(found["url"], token, found.get("ca"), process, log)
-                    with srv.client(timeout=2) as http:
-                        if http.get("/healthz").text == "ok":
-                            break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError(f"the server did not answer /healthz within 60 s:\n{log.read_text()[-3000:]}")
-        yield srv
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 # --- load -------------------------------------------------------------------------------------------
