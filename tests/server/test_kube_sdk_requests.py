@@ -148,3 +148,19 @@ def test_no_collector_container_without_a_pulling_collector(server: Server) -> N
     """A Push trial (its code reports its metrics itself) has no collector beside it."""
     server.create(tiny_experiment("pushed", trials=1, parallel=1, metricsCollectorSpec={"collector": {"kind": "Push"}}))
     assert [c["name"] for c in _first_pod(server, "pushed")["spec"]["containers"]] == ["main"]
+
+
+def test_a_logs_last_lines_are_found_without_reading_it_whole(tmp_path: Path) -> None:
+    """tailLines reads the log backwards in blocks (a trial's log may be gigabytes)."""
+    from pykatib.server import api
+
+    log = tmp_path / "trial.log"
+    for text, lines, expected in [
+        ("a\nb\nc\n", 2, "b\nc\n"), ("a\nb\nc", 2, "b\nc"), ("a\nb\n", 5, "a\nb\n"), ("a\nb\n", 0, ""), ("", 3, ""),
+    ]:  # fmt: skip
+        log.write_bytes(text.encode())
+        assert log.read_bytes()[api._tail_start(log, len(text), lines) :].decode() == expected, (text, lines)
+    big = "".join(f"line {i}\n" for i in range(300_000))  # several blocks
+    log.write_text(big)
+    start = api._tail_start(log, log.stat().st_size, 3)
+    assert log.read_bytes()[start:] == b"line 299997\nline 299998\nline 299999\n"

@@ -92,6 +92,10 @@ def test_experiment_data_changes_since_a_time(server: Server, finished: dict[str
         slack = http.get("/ui/api/experiments/default/api-live", params={"since": last + 1_999_999}).json()
         assert len(slack["trials"]["id"]) >= 1  # within the slack: the last change is sent again
         assert http.get("/ui/api/experiments/default/nothing").status_code == 404
+        # Found in review: a `since` beyond any date was a 500 (year out of range).
+        for since in ("99999999999999999999", "9" * 40):
+            far = http.get("/ui/api/experiments/default/api-live", params={"since": since})
+            assert far.status_code == 200 and far.json()["trials"]["id"] == []
 
 
 def test_trial_data_has_every_report(server: Server, finished: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 WATCH_POLL_SECONDS = 0.25
 TABLE_PAGE = 5000
 WATCH_DEFAULT_SECONDS = 1800
+LOG_BLOCK_BYTES = 1 << 20  # how much of a log is read and sent at once
 LOG_POLL_SECONDS = 0.2
 # A change committed just after a list may carry a time a little before the list's resourceVersion: a
 # watch from that version also sends what changed this long before it (an extra event is harmless).
@@ -524,13 +525,16 @@ async def _pod_log(request: Request, resources: Resources, namespace: str, name:
     async def stream() -> AsyncIterator[bytes]:
         position = 0
         if path is not None and path.exists():
-            data = await asyncio.to_thread(path.read_bytes)
-            if tail is not None:
-                lines = data.splitlines(keepends=True)
-                yield b"".join(lines[-tail:] if tail else [])
-            else:
-                yield data
-            position = len(data)
+            size = (await asyncio.to_thread(path.stat)).st_size
+            # From the start in blocks, or from where the last ``tailLines`` lines begin: never the whole file
+            # in memory (a trial's log may be gigabytes).
+            position = 0 if tail is None else await asyncio.to_thread(_tail_start, path, size, tail)
+            while position < size:
+                chunk = await asyncio.to_thread(_read_from, path, position, min(LOG_BLOCK_BYTES, size - position))
+                if not chunk:
+                    break
+                position += len(chunk)
+                yield chunk
         if not follow:
             return
         still: Callable[[], tuple[Any, bool]] = lambda: resources.pod_log(namespace, name)  # noqa: E731
@@ -557,10 +561,31 @@ async def _pod_log(request: Request, resources: Resources, namespace: str, name:
     return StreamingResponse(stream(), media_type="text/plain")
 
 
-def _read_from(path: Any, position: int) -> bytes:
+def _read_from(path: Any, position: int, size: int = -1) -> bytes:
     with open(path, "rb") as stream:
         stream.seek(position)
-        return stream.read()
+        return stream.read(size)
+
+
+def _tail_start(path: Any, size: int, lines: int) -> int:
+    """Where the file's last ``lines`` lines begin (a last line without its newline counts), read backwards."""
+    if lines <= 0:
+        return size
+    position, found = size, 0
+    with open(path, "rb") as stream:
+        stream.seek(max(size - 1, 0))
+        wanted = lines + 1 if size and stream.read(1) == b"\n" else lines  # the file's own final newline
+        while position > 0:
+            start = max(0, position - LOG_BLOCK_BYTES)
+            stream.seek(start)
+            block = stream.read(position - start)
+            for index in range(len(block) - 1, -1, -1):
+                if block[index] == 10:
+                    found += 1
+                    if found == wanted:
+                        return start + index + 1
+            position = start
+    return 0
 
 
 __all__ = ["create_app"]

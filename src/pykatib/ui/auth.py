@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import html
 import json
-from http.cookies import CookieError, SimpleCookie
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
@@ -24,25 +24,35 @@ def is_ui(path: str) -> bool:
     return path == PREFIX or path.startswith(f"{PREFIX}/")
 
 
-def cookie_header(token: str, *, max_age: int | None = None) -> str:
+def cookie_name(scope: Mapping[str, Any]) -> str:
+    """The token cookie's name for the server that got the request: ``pykatib-token-<port>``. Browsers send a
+    host's cookies to every port of it; with the port in its name, two servers never overwrite (or receive)
+    each other's."""
+    server = scope.get("server")
+    return f"{TOKEN_COOKIE}-{server[1]}" if server and server[1] else TOKEN_COOKIE
+
+
+def cookie_header(scope: Mapping[str, Any], token: str, *, max_age: int | None = None) -> str:
     """The Set-Cookie value that keeps ``token`` for the UI's paths (``max_age=0``: forget it)."""
-    parts = [f"{TOKEN_COOKIE}={quote(token, safe='')}", f"Path={PREFIX}", "HttpOnly", "Secure", "SameSite=Strict"]
+    name = cookie_name(scope)
+    parts = [f"{name}={quote(token, safe='')}", f"Path={PREFIX}", "HttpOnly", "Secure", "SameSite=Strict"]
     if max_age is not None:
         parts.append(f"Max-Age={max_age}")
     return "; ".join(parts)
 
 
-def credentials(scope: dict[str, Any]) -> list[bytes]:
-    """The tokens a ``/ui/`` request carries besides a bearer header: its cookie and its ``token`` parameter."""
+def credentials(scope: Mapping[str, Any]) -> list[bytes]:
+    """The tokens a ``/ui/`` request carries besides a bearer header: every cookie of its name (read by hand:
+    ``http.cookies`` stops at the first cookie it cannot parse, which another site on the host may have set)
+    and its ``token`` parameter."""
     found: list[bytes] = []
-    for name, value in scope.get("headers") or []:
-        if name == b"cookie":
-            try:
-                cookies = SimpleCookie(value.decode("latin-1"))
-            except CookieError:
-                continue
-            if TOKEN_COOKIE in cookies:
-                found.append(unquote(cookies[TOKEN_COOKIE].value).encode())
+    name = cookie_name(scope)
+    for header, value in scope.get("headers") or []:
+        if header == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, sep, given = part.strip().partition("=")
+                if sep and key == name:
+                    found.append(unquote(given.strip().strip('"')).encode())
     query = (scope.get("query_string") or b"").decode("latin-1")
     found.extend(value.encode() for value in parse_qs(query).get("token", []))
     return found

@@ -35,22 +35,30 @@ def _import() -> None:
     import optuna.importance  # noqa: F401
 
 
+KEPT_EXPERIMENTS = 64  # importances kept, one per experiment
+
+
 class ImportanceCache:
     """The last importance computed per experiment, by its count of succeeded trials (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: dict[int, tuple[int, dict[str, Any]]] = {}
+        # (id, created_at): a deleted experiment's row id may be handed to the next one created.
+        self._kept: dict[tuple[int, Any], tuple[int, dict[str, Any]]] = {}
 
     def get(self, record: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
         done = [t for t in trials if t.phase == TrialPhase.SUCCEEDED and t.objective_value is not None]
+        key = (record.id, record.created_at)
         with self._lock:
-            kept = self._kept.get(record.id)
+            kept = self._kept.get(key)
         if kept is not None and kept[0] == len(done):
             return kept[1]
         result = importance(record, done)
         with self._lock:
-            self._kept[record.id] = (len(done), result)
+            self._kept.pop(key, None)
+            self._kept[key] = (len(done), result)
+            while len(self._kept) > KEPT_EXPERIMENTS:
+                del self._kept[next(iter(self._kept))]  # the least recently computed
         return result
 
 

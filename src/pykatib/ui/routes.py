@@ -12,6 +12,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import threading
+import time
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 LONG_CACHE = "public, max-age=31536000, immutable"
 KUBE_PREFIX = f"{PREFIX}/kube"
+SINCE_AHEAD_SECONDS = 86_400  # the furthest ahead a `since` may be
 
 
 class JSON(Response):
@@ -107,7 +109,7 @@ def mount(app: FastAPI, store: Store) -> None:
             return HTMLResponse(html, headers={"Cache-Control": "no-store"})
         rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
         response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
-        response.headers["Set-Cookie"] = cookie_header(token)
+        response.headers["Set-Cookie"] = cookie_header(request.scope, token)
         return response
 
     # --- pages ----------------------------------------------------------------------------------------
@@ -145,7 +147,7 @@ def mount(app: FastAPI, store: Store) -> None:
         if not target.startswith(f"{PREFIX}/") or target.startswith(LOGIN_PATH):
             target = f"{PREFIX}/"
         response = RedirectResponse(target, status_code=303)
-        response.headers["Set-Cookie"] = cookie_header(token)
+        response.headers["Set-Cookie"] = cookie_header(request.scope, token)
         return response
 
     # --- static files ---------------------------------------------------------------------------------
@@ -184,6 +186,9 @@ def mount(app: FastAPI, store: Store) -> None:
         record = experiment(namespace, name)
         if record is None:
             return not_found(f"experiment {namespace}/{name} not found")
+        # A time in microseconds; one far beyond now (a client's mistake) is held to a day ahead rather than
+        # a 500 for an impossible date (a little ahead is fine: the page asks from its last answer).
+        since = min(max(since, 0), int((time.time() + SINCE_AHEAD_SECONDS) * 1e6))
         return Response(answers.answer(record, since or None), media_type="application/json")
 
     @app.get(f"{PREFIX}/api/experiments/{{namespace}}/{{name}}/importance", include_in_schema=False)

@@ -9,6 +9,8 @@ const {namespace, experiment, trial} = document.body.dataset;
 const dataPath = `${PREFIX}/api/experiments/${encodeURIComponent(namespace)}/${encodeURIComponent(experiment)}/trials/${encodeURIComponent(trial)}`;
 const trialPath = `/apis/${GROUP}/v1beta1/namespaces/${encodeURIComponent(namespace)}/trials/${encodeURIComponent(trial)}`;
 const MAX_LOG_CHARS = 2_000_000;
+// The server reads no more of a log than its last lines (a trial's log may be gigabytes).
+const LOG_TAIL_LINES = 20000;
 let axis = 'time';
 let last = null;
 let following = false;
@@ -90,14 +92,14 @@ function append(text) {
   if (atEnd) node.scrollTop = node.scrollHeight;
 }
 
-/** The primary pod's log, streamed with follow=true while the trial runs (until it ends). */
+/** The primary pod's log from its last LOG_TAIL_LINES lines, streamed with follow=true while the trial runs. */
 async function log(active) {
   const state = document.getElementById('log-state');
   const pod = await primaryPod();
   if (!pod) { state.textContent = '(no pod: the trial has no job to run)'; return; }
   state.textContent = active ? `(${pod}, following)` : `(${pod})`;
   following = active;
-  const response = await fetch(`${PREFIX}/kube/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log${active ? '?follow=true' : ''}`);
+  const response = await fetch(`${PREFIX}/kube/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log?tailLines=${LOG_TAIL_LINES}${active ? '&follow=true' : ''}`);
   if (!response.ok) { state.textContent = `(${pod}: ${response.status})`; following = false; return; }
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
