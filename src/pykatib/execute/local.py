@@ -21,7 +21,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -200,13 +200,16 @@ def _group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
+    return next(_live_members(pgid), None) is not None
+
+
+def _live_members(pgid: int) -> Iterator[int]:
+    """The processes of a process group that still run (zombies do not count), found in /proc."""
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        stat = _proc_stat(proc)
-        if stat is not None and stat[1] == pgid and stat[0] != "Z":
-            return True
-    return False
+        if proc.name.isdigit():
+            stat = _proc_stat(proc)
+            if stat is not None and stat[1] == pgid and stat[0] != "Z":
+                yield int(proc.name)
 
 
 async def _terminate(groups: list[int], grace: float = STOP_GRACE_SECONDS) -> None:
@@ -215,6 +218,23 @@ async def _terminate(groups: list[int], grace: float = STOP_GRACE_SECONDS) -> No
     when the wait is cancelled (the controller ending meanwhile), so nothing survives the trial."""
     for pgid in groups:
         _signal_group(pgid, signal.SIGTERM)
+    await _kill_after(groups, grace)
+
+
+async def _end_sidecars(wrappers: list[int]) -> None:
+    """SIGTERM what each sidecar's wrapper runs (not the wrapper: a shell dies of it at once, and its exit
+    status and the grace period with it), wait for the wrappers to end, then SIGKILL what is left."""
+    for pgid in wrappers:
+        for pid in list(_live_members(pgid)):
+            if pid != pgid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGTERM)
+    await _kill_after(wrappers, SIDECAR_GRACE_SECONDS)
+
+
+async def _kill_after(groups: list[int], grace: float) -> None:
+    """Wait up to ``grace`` for these process groups to end, then SIGKILL whatever is left (also when the wait
+    is cancelled)."""
     try:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in groups):
@@ -222,34 +242,6 @@ async def _terminate(groups: list[int], grace: float = STOP_GRACE_SECONDS) -> No
     finally:
         for pgid in groups:
             _signal_group(pgid, signal.SIGKILL)
-
-
-async def _end_sidecars(wrappers: list[int]) -> None:
-    """SIGTERM what each sidecar's wrapper runs (not the wrapper: a shell dies of it at once, and its exit
-    status and the grace period with it), wait for the wrappers to end, then SIGKILL what is left."""
-    for pgid in wrappers:
-        for pid in _group_members(pgid):
-            if pid != pgid:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGTERM)
-    try:
-        deadline = time.monotonic() + SIDECAR_GRACE_SECONDS
-        while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in wrappers):
-            await asyncio.sleep(0.05)
-    finally:
-        for pgid in wrappers:
-            _signal_group(pgid, signal.SIGKILL)
-
-
-def _group_members(pgid: int) -> list[int]:
-    """The live (not zombie) processes of a process group."""
-    members = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            stat = _proc_stat(proc)
-            if stat is not None and stat[1] == pgid and stat[0] != "Z":
-                members.append(int(proc.name))
-    return members
 
 
 def _group_exists(pgid: int) -> bool:
