@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from pykatib.store._values import now as _now
 from pykatib.store.errors import ExperimentNotFoundError, ExperimentOwnedError
 from pykatib.store.lease import LEASE_SECONDS, Lease, LeaseOwner
 from pykatib.store.models import experiment_leases
@@ -147,7 +148,3 @@ def _lease_values(owner: LeaseOwner, acquired: datetime, now: datetime, ttl: flo
         "holder": owner.holder,
         "acquired_at": acquired, "renewed_at": now, "expires_at": now + timedelta(seconds=ttl),
     }  # fmt: skip
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

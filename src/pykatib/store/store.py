@@ -12,14 +12,13 @@ writes are the hot path, and records are plain dataclasses built from rows.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -49,10 +48,12 @@ from pykatib.store._engine import (
     sqlite_file,
 )
 from pykatib.store._lease_calls import LeaseCalls
+from pykatib.store._object_calls import ObjectCalls
+from pykatib.store._values import json_copy as _json_copy
+from pykatib.store._values import now as _now
 from pykatib.store.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
-    KubeObjectExistsError,
     TrialExistsError,
     TrialNotFoundError,
 )
@@ -60,13 +61,11 @@ from pykatib.store.models import (
     METRIC_NAME_LENGTH,
     algorithm_state,
     experiments,
-    kube_objects,
     observation_logs,
 )
 from pykatib.store.models import trials as trials_table  # `trials` is create_trials' parameter name
 from pykatib.store.records import (
     ExperimentRecord,
-    KubeObjectRecord,
     MetricStats,
     NewTrial,
     ObservationRow,
@@ -125,7 +124,7 @@ class BatchOutcome:
     error: Exception | None = None
 
 
-class Store(LeaseCalls):
+class Store(LeaseCalls, ObjectCalls):
     """pykatib's persistence: experiments, trials, the observation log and algorithm state.
 
     ``url`` is any SQLAlchemy URL (default: ``sqlite:///.pykatib/pykatib.db`` under the current directory).
@@ -595,53 +594,6 @@ class Store(LeaseCalls):
 
     # plumbing
 
-    # Kubernetes objects kept whole (the server's namespaces, ConfigMaps, v1alpha3 forms)
-
-    def create_object(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> KubeObjectRecord:
-        """Store a new object; KubeObjectExistsError when ``kind namespace/name`` exists."""
-        now = _now()
-        try:
-            with self._write() as conn:
-                result = conn.execute(
-                    insert(kube_objects).values(
-                        kind=kind, namespace=namespace, name=name, body=body, created_at=now, updated_at=now
-                    )
-                )
-        except IntegrityError as error:
-            if self._in_transaction():
-                raise
-            raise KubeObjectExistsError(f"{kind} {namespace}/{name} already exists") from error
-        key = result.inserted_primary_key
-        assert key is not None
-        return KubeObjectRecord(key[0], kind, namespace, name, _json_copy(body), now, now)
-
-    def replace_object(self, record_id: int, body: dict[str, Any]) -> None:
-        """Replace an object's body; its updated_at moves."""
-        with self._write() as conn:
-            conn.execute(
-                kube_objects.update().where(kube_objects.c.id == record_id).values(body=body, updated_at=_now())
-            )
-
-    def get_object(self, kind: str, namespace: str, name: str) -> KubeObjectRecord | None:
-        c = kube_objects.c
-        with self._read() as conn:
-            row = conn.execute(
-                select(kube_objects).where(c.kind == kind, c.namespace == namespace, c.name == name)
-            ).first()
-        return None if row is None else KubeObjectRecord(**row._mapping)
-
-    def list_objects(self, kind: str, namespace: str | None = None) -> list[KubeObjectRecord]:
-        """Objects of a kind (in one namespace if given), in creation order."""
-        stmt = select(kube_objects).where(kube_objects.c.kind == kind).order_by(kube_objects.c.id)
-        if namespace is not None:
-            stmt = stmt.where(kube_objects.c.namespace == namespace)
-        with self._read() as conn:
-            return [KubeObjectRecord(**row._mapping) for row in conn.execute(stmt)]
-
-    def delete_object(self, record_id: int) -> None:
-        with self._write() as conn:
-            conn.execute(delete(kube_objects).where(kube_objects.c.id == record_id))
-
     def _in_transaction(self) -> bool:
         return getattr(self._local, "conn", None) is not None
 
@@ -683,15 +635,6 @@ def _plain_value_errors() -> Iterator[None]:
         if not isinstance(error, DBAPIError) and isinstance(error.orig, ValueError | TypeError):
             raise error.orig from None
         raise
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _json_copy(document: Any) -> Any:
-    """What reading the document back would return, so a returned record equals a later read."""
-    return json.loads(json.dumps(document, ensure_ascii=False, allow_nan=False))
 
 
 def _experiment(row: Row[Any]) -> ExperimentRecord:
