@@ -19,6 +19,7 @@ from typing import Any
 from pykatib.control.render import render_trial
 from pykatib.control.sidecar import custom_collector, sidecar_process
 from pykatib.execute.base import LaunchSpec
+from pykatib.execute.gpus import container_gpus
 from pykatib.execute.localize import ImageMap, PathRules
 from pykatib.execute.trial_venv import SCRIPTS, TrialVenv
 from pykatib.metrics.collector import TrialCollector
@@ -198,7 +199,8 @@ def _launch(
     if cwd != str(trial_dir):  # the trial directory itself exists already
         Path(cwd).mkdir(parents=True, exist_ok=True)
     log = trial_dir / (PRIMARY_LOG if process.primary else f"{process.key}.log")
-    return LaunchSpec(process.key, argv, env, cwd, log, process.primary)
+    gpus = container_gpus(process.container, process.key)
+    return LaunchSpec(process.key, argv, env, cwd, log, process.primary, gpus=gpus)
 
 
 def _make_parent(original: str, mapped: str, rules: PathRules) -> None:

@@ -39,7 +39,8 @@ from pykatib.control.status import (
 from pykatib.control.store_queue import StoreQueue
 from pykatib.control.trial_state import TrialState
 from pykatib.earlystop import EarlyStopper, create_early_stopper
-from pykatib.execute.base import Executor, TrialHandle
+from pykatib.execute.base import Executor, LaunchSpec, TrialHandle
+from pykatib.execute.gpus import GpuExecutor, GpuRequestError
 from pykatib.execute.local import LocalExecutor
 from pykatib.execute.localize import ImageMap
 from pykatib.execute.trial_venv import TrialVenv
@@ -102,7 +103,7 @@ class ExperimentController:
         # a PBT child finds its parent's checkpoint next to its own directory.
         self._trials_root = self.experiment_dir / "trials"
         self.image_map = image_map or ImageMap()
-        self.executor: Executor = executor or LocalExecutor()
+        self.executor: Executor = executor or GpuExecutor(LocalExecutor())
         self.stopper = early_stopper if early_stopper is not None else create_early_stopper(experiment.spec)
         self.trial_spec = trial_spec
         self.source_dir = source_dir
@@ -426,7 +427,15 @@ class ExperimentController:
                 )
                 return
             if handle is None:
-                handle = await self.executor.start(trial.name, trial.directory, launch.launches)
+                try:
+                    handle = await self._start(trial, launch.launches)
+                except GpuRequestError as exc:
+                    await self._end_trial(
+                        trial, TrialPhase.FAILED, TrialReason.FAILED, f"the trial could not be started: {exc}"
+                    )
+                    return
+                if handle is None:
+                    return  # halted while it waited for its devices: the controller records why
             if trial.halted:
                 await handle.stop()  # halted while its processes were starting
             elif trial.phase != TrialPhase.RUNNING:
@@ -456,6 +465,19 @@ class ExperimentController:
         finally:
             trial.handle = None
             trial.exited = False
+
+    async def _start(self, trial: TrialState, launches: list[LaunchSpec]) -> TrialHandle | None:
+        """The executor's start, given up when the trial is halted meanwhile (it may wait long: for free GPUs)."""
+        starting = asyncio.ensure_future(self.executor.start(trial.name, trial.directory, launches))
+        while not starting.done():
+            await asyncio.wait({starting}, timeout=POLL_SECONDS)
+            if trial.halted and not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+                if starting.cancelled():
+                    return None
+        return starting.result()
 
     async def _follow(
         self, trial: TrialState, handle: TrialHandle, launch: TrialLaunch

@@ -41,6 +41,7 @@ class LaunchSpec:
     log_file: Path
     primary: bool
     sidecar: bool = False
+    gpus: int = 0  # the nvidia.com/gpu its container asks for (execute.gpus hands them out)
 
 
 class TrialHandle(Protocol):

@@ -1,0 +1,233 @@
+"""GPUs on one machine: each trial replica gets the devices its container asks for (``nvidia.com/gpu``), as
+Kubernetes' device plugin would hand them out, through ``CUDA_VISIBLE_DEVICES``; a replica that asks for none
+sees none. Trials wait for free devices rather than share them.
+
+The devices are ``$PYKATIB_GPUS`` (a comma-separated list: what a test or a user wants handed out), else
+pykatib's own ``CUDA_VISIBLE_DEVICES``, else what ``nvidia-smi`` lists. A device is taken by an ``flock`` on a
+file named after it in one directory per user on this machine, so every pykatib process here (a server, a
+``pykatib run``) shares the same devices, and the lock of a controller that dies is free at once; a
+restarted controller takes again the devices its re-attached trials hold (recorded in their directories).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pykatib.execute.base import Executor, LaunchSpec, TrialHandle
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPUS_ENV = "PYKATIB_GPUS"
+VISIBLE_ENV = "CUDA_VISIBLE_DEVICES"
+# The NVIDIA container runtime's variable, set beside CUDA_VISIBLE_DEVICES as the device plugin does.
+NVIDIA_VISIBLE_ENV = "NVIDIA_VISIBLE_DEVICES"
+GPUS_FILE = "gpus.json"  # in a trial's directory: the devices each replica holds
+POLL_SECONDS = 0.2
+
+
+class GpuRequestError(ValueError):
+    """A container's GPU request cannot be met here (not an integer, or more devices than the machine has)."""
+
+
+def container_gpus(container: Mapping[str, Any], where: str) -> int:
+    """The ``nvidia.com/gpu`` a container asks for: its limit, else its request (Kubernetes wants them equal
+    for extended resources), 0 when it names none."""
+    resources = container.get("resources") or {}
+    if not isinstance(resources, dict):
+        return 0
+    for section in ("limits", "requests"):
+        value = (resources.get(section) or {}).get(GPU_RESOURCE)
+        if value is None:
+            continue
+        text = str(value).strip()
+        if not text.isdigit():
+            raise GpuRequestError(f"{where}: resources.{section}.{GPU_RESOURCE} must be a whole number, got {value!r}")
+        return int(text)
+    return 0
+
+
+def detect_gpus(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The devices this machine hands out, as CUDA_VISIBLE_DEVICES names them."""
+    env = os.environ if environ is None else environ
+    for variable in (GPUS_ENV, VISIBLE_ENV):
+        listed = env.get(variable)
+        if listed is not None:
+            return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()] if out.returncode == 0 else []
+
+
+class GpuPool:
+    """This machine's devices, taken and freed with one lock file each (shared by every pykatib process)."""
+
+    def __init__(self, devices: Sequence[str], lock_dir: Path | None = None) -> None:
+        self.devices = list(devices)
+        self.lock_dir = lock_dir or Path(tempfile.gettempdir()) / f"pykatib-gpus-{os.getuid()}"
+        self._held: dict[str, int] = {}  # device -> the open lock file
+
+    def _lock_path(self, device: str) -> Path:
+        return self.lock_dir / (re.sub(r"[^A-Za-z0-9._-]", "_", device) + ".lock")
+
+    def _try_lock(self, device: str) -> bool:
+        if device in self._held:
+            return False
+        self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self._lock_path(device), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._held[device] = fd
+        return True
+
+    def try_take(self, count: int) -> list[str] | None:
+        """``count`` free devices, now, or None (nothing taken)."""
+        taken: list[str] = []
+        for device in self.devices:
+            if len(taken) == count:
+                break
+            if self._try_lock(device):
+                taken.append(device)
+        if len(taken) == count:
+            return taken
+        self.release(taken)
+        return None
+
+    async def take(self, count: int) -> list[str]:
+        """``count`` devices, waiting until they are free."""
+        if count > len(self.devices):
+            have = ", ".join(self.devices) or "none"
+            raise GpuRequestError(
+                f"asks for {count} {GPU_RESOURCE}, and this machine has {len(self.devices)} ({have}); "
+                f"set {GPUS_ENV} or {VISIBLE_ENV} to the devices pykatib may hand out"
+            )
+        while (taken := self.try_take(count)) is None:
+            await asyncio.sleep(POLL_SECONDS)
+        return taken
+
+    def retake(self, devices: Sequence[str]) -> None:
+        """Take again what a re-attached trial holds; a device someone else took meanwhile stays shared."""
+        for device in devices:
+            self._try_lock(device)
+
+    def release(self, devices: Sequence[str]) -> None:
+        for device in devices:
+            fd = self._held.pop(device, None)
+            if fd is not None:
+                os.close(fd)  # closing the only descriptor releases the flock
+
+
+class _HandleWithGpus:
+    """A trial's handle that gives its devices back once the trial has ended."""
+
+    def __init__(self, inner: TrialHandle, pool: GpuPool, devices: list[str]) -> None:
+        self._inner = inner
+        self._pool = pool
+        self._devices = devices
+
+    @property
+    def stopping(self) -> bool:
+        return self._inner.stopping
+
+    @property
+    def primary_key(self) -> str:
+        return self._inner.primary_key
+
+    @property
+    def pid(self) -> int | None:
+        return self._inner.pid
+
+    @property
+    def replicas_ended(self) -> bool:
+        return self._inner.replicas_ended
+
+    async def wait(self) -> dict[str, int | None]:
+        try:
+            return await self._inner.wait()
+        finally:
+            self._pool.release(self._devices)
+
+    async def stop(self) -> None:
+        await self._inner.stop()
+
+
+class GpuExecutor:
+    """Wraps an executor of this machine's processes: hands each launch the devices it asks for, waiting for
+    them, and frees them when the trial ends (a ``base.Executor``)."""
+
+    def __init__(self, inner: Executor, pool: GpuPool | None = None) -> None:
+        self.inner = inner
+        self._pool = pool
+        self._devices: list[str] | None = None
+
+    @property
+    def pool(self) -> GpuPool:
+        if self._pool is None:
+            self._pool = GpuPool(detect_gpus())
+        return self._pool
+
+    async def start(self, name: str, trial_dir: Path, launches: list[LaunchSpec]) -> TrialHandle:
+        wanted = sum(launch.gpus for launch in launches)
+        if wanted == 0 and not self._machine_has_gpus():
+            return await self.inner.start(name, trial_dir, launches)
+        taken = await self.pool.take(wanted) if wanted else []
+        try:
+            given: dict[str, list[str]] = {}
+            rest = list(taken)
+            placed = []
+            for launch in launches:
+                mine, rest = rest[: launch.gpus], rest[launch.gpus :]
+                given[launch.key] = mine
+                env = dict(launch.env)
+                if VISIBLE_ENV not in env:  # the container's own setting wins
+                    env[VISIBLE_ENV] = ",".join(mine)
+                    env[NVIDIA_VISIBLE_ENV] = ",".join(mine) if mine else "void"
+                placed.append(dataclasses.replace(launch, env=env))
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            (trial_dir / GPUS_FILE).write_text(json.dumps(given))
+            handle = await self.inner.start(name, trial_dir, placed)
+        except BaseException:
+            self.pool.release(taken)
+            raise
+        return _HandleWithGpus(handle, self.pool, taken)
+
+    def _machine_has_gpus(self) -> bool:
+        if self._devices is None:
+            self._devices = self.pool.devices
+        return bool(self._devices)
+
+    def reattach(self, name: str, trial_dir: Path) -> TrialHandle | None:
+        handle = self.inner.reattach(name, trial_dir)
+        if handle is None:
+            return None
+        devices: list[str] = []
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            given = json.loads((trial_dir / GPUS_FILE).read_text())
+            devices = [str(d) for held in given.values() for d in held]
+        if not devices:
+            return handle
+        self.pool.retake(devices)
+        return _HandleWithGpus(handle, self.pool, devices)
+
+    def remove(self, trial_dir: Path) -> None:
+        self.inner.remove(trial_dir)
