@@ -189,8 +189,13 @@ def start_pykatib(path: Path | str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+# The store in-process controllers and readers use instead of workdir's SQLite file: a database on another
+# backend, set per test by the fixture that runs a suite on every backend (tests/control/conftest.py).
+STORE_URL: str | None = None
+
+
 def store_for(workdir: Path) -> Store:
-    return Store(f"sqlite:///{workdir}/pykatib.db")
+    return Store(STORE_URL or f"sqlite:///{workdir}/pykatib.db")
 
 
 @contextmanager

@@ -289,3 +289,43 @@ def running_server(home: Path, *args: str) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+# --- waiting on trials, and the exact end of an experiment ---------------------------------------------------
+
+
+def wait_trials(server: Server, name: str, ready: Any, timeout: float = 60) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        trials = server.trials(name)
+        if ready(trials):
+            return trials
+        time.sleep(0.05)
+    raise AssertionError(f"{name}'s trials never got there: {trial_phases(server.trials(name))}\n{server.log_tail()}")
+
+
+def trial_phase(trial: dict[str, Any]) -> str:
+    conditions = trial.get("status", {}).get("conditions", [])
+    return str(conditions[-1]["type"]) if conditions else "Pending"
+
+
+def trial_phases(trials: list[dict[str, Any]]) -> dict[str, str]:
+    return {t["metadata"]["name"]: trial_phase(t) for t in trials}
+
+
+def assert_exact(server: Server, name: str, count: int) -> list[dict[str, Any]]:
+    """Exactly ``count`` trials, all Succeeded, each with its observation; the status says so too."""
+    status = server.experiment(name)["status"]
+    trials = server.trials(name)
+    names = [t["metadata"]["name"] for t in trials]
+    assert len(names) == len(set(names)) == count, trial_phases(trials)
+    assert status["trials"] == status["trialsSucceeded"] == count, status
+    assert sorted(status["succeededTrialList"]) == sorted(names), status
+    for trial in trials:
+        assert trial_phase(trial) == "Succeeded", trial_phases(trials)
+        assert trial["metadata"]["labels"][EXPERIMENT_LABEL] == name
+        assert trial["metadata"]["ownerReferences"][0]["name"] == name
+        x = next(a["value"] for a in trial["spec"]["parameterAssignments"] if a["name"] == "x")
+        metrics = trial["status"].get("observation", {}).get("metrics", [])
+        assert [(m["name"], float(m["latest"])) for m in metrics] == [("accuracy", float(x))], trial["status"]
+    return trials

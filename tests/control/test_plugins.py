@@ -16,10 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from e2e_support import categorical, end_condition, make_experiment, observations_of, opened_store, trials_of
 from pykatib.control.runner import ExperimentController
 from pykatib.execute.base import LaunchSpec
 from pykatib.spec.loader import parse_experiment
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # on SQLite, PostgreSQL and MariaDB
 
 
 class ThreadTrial:

@@ -20,6 +20,8 @@ from pykatib.control.runner import ExperimentController
 from pykatib.execute.local import LaunchSpec, LocalExecutor, RunningTrial
 from pykatib.spec.loader import parse_experiment
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # on SQLite, PostgreSQL and MariaDB
+
 HOLD_SECONDS = 2.0
 
 

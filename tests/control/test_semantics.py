@@ -27,6 +27,8 @@ from e2e_support import (
     trials_of,
 )
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # on SQLite, PostgreSQL and MariaDB
+
 # The trial's outcome, chosen by its value ($1).
 OUTCOMES = r"""
 case "$1" in

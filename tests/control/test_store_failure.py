@@ -12,6 +12,8 @@ from pykatib.control.runner import ExperimentController
 from pykatib.spec.loader import parse_experiment
 from pykatib.store import StoreError
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # on SQLite, PostgreSQL and MariaDB
+
 
 def test_a_write_that_fails_ends_the_run_with_its_error(tmp_path: Path) -> None:
     doc = make_experiment(["sh", "-c", 'sleep 1; echo "loss=$1"', "sh", "${trialParameters.x}"],

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from e2e_support import make_experiment, opened_store, write_script
 from pykatib.control.runner import ExperimentController
 from pykatib.spec.loader import parse_experiment
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # on SQLite, PostgreSQL and MariaDB
+
 TRIAL = """
 import random, sys, time
+
 x = float(sys.argv[1])
 time.sleep(random.uniform(0.0, 0.15))  # trials end in another order than they started
 print(f"loss={(x - 0.3) ** 2}")

@@ -75,7 +75,7 @@ def test_two_pools_never_hand_out_one_device_twice(tmp_path: Path) -> None:
     assert first.try_take(1) is None
     first.release(devices[:1])
     assert second.try_take(1) == devices[:1]
-    with pytest.raises(GpuRequestError, match="asks for 3 nvidia.com/gpu, and this machine has 2"):
+    with pytest.raises(GpuRequestError, match=r"asks for 3 nvidia\.com/gpu, and this machine has 2"):
         asyncio.run(first.take(3))
 
 
@@ -93,13 +93,13 @@ def test_trials_get_their_own_devices_and_wait_for_free_ones(
     # Three run at once but only two devices exist: no two trials that overlapped in time shared one.
     for i, a in enumerate(seen):
         for b in seen[i + 1 :]:
-            overlap = float(a["start"]) < float(b["end"]) and float(b["start"]) < float(a["end"])  # type: ignore[arg-type]
+            overlap = float(str(a["start"])) < float(str(b["end"])) and float(str(b["start"])) < float(str(a["end"]))
             assert not (overlap and a["devices"] == b["devices"]), (a, b)
 
 
 def test_a_trial_that_asks_for_none_sees_none(tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYKATIB_GPUS", ",".join(_devices(1)))
-    code, status, stderr = run_pykatib(_gpu_experiment(tmp_path, None, trials=1, parallel=1), "--workdir", str(workdir))
+    code, _, stderr = run_pykatib(_gpu_experiment(tmp_path, None, trials=1, parallel=1), "--workdir", str(workdir))
     assert code == 0, stderr
     assert [s["devices"] for s in _seen(workdir)] == [""]
 

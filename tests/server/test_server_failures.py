@@ -27,15 +27,17 @@ import pytest
 
 from e2e_support import write_experiment
 from server_support import (
-    EXPERIMENT_LABEL,
     GROUP_VERSION,
     Server,
+    assert_exact,
     clean_env,
     kubectl_binary,
     running_server,
     server_command,
     start_server,
     tiny_experiment,
+    trial_phase,
+    wait_trials,
     write_kubeconfig,
 )
 
@@ -247,56 +249,19 @@ def test_a_yaml_alias_bomb_is_refused(server: Server) -> None:
 # --- crashes and races ------------------------------------------------------------------------------------
 
 
-def _wait_trials(server: Server, name: str, ready: Any, timeout: float = 60) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        trials = server.trials(name)
-        if ready(trials):
-            return trials
-        time.sleep(0.05)
-    raise AssertionError(f"{name}'s trials never got there: {_phases(server.trials(name))}\n{server.log_tail()}")
-
-
-def _phase(trial: dict[str, Any]) -> str:
-    conditions = trial.get("status", {}).get("conditions", [])
-    return str(conditions[-1]["type"]) if conditions else "Pending"
-
-
-def _phases(trials: list[dict[str, Any]]) -> dict[str, str]:
-    return {t["metadata"]["name"]: _phase(t) for t in trials}
-
-
-def _assert_exact(server: Server, name: str, count: int) -> list[dict[str, Any]]:
-    """Exactly ``count`` trials, all Succeeded, each with its observation; the status says so too."""
-    status = server.experiment(name)["status"]
-    trials = server.trials(name)
-    names = [t["metadata"]["name"] for t in trials]
-    assert len(names) == len(set(names)) == count, _phases(trials)
-    assert status["trials"] == status["trialsSucceeded"] == count, status
-    assert sorted(status["succeededTrialList"]) == sorted(names), status
-    for trial in trials:
-        assert _phase(trial) == "Succeeded", _phases(trials)
-        assert trial["metadata"]["labels"][EXPERIMENT_LABEL] == name
-        assert trial["metadata"]["ownerReferences"][0]["name"] == name
-        x = next(a["value"] for a in trial["spec"]["parameterAssignments"] if a["name"] == "x")
-        metrics = trial["status"].get("observation", {}).get("metrics", [])
-        assert [(m["name"], float(m["latest"])) for m in metrics] == [("accuracy", float(x))], trial["status"]
-    return trials
-
-
 def test_a_server_killed_mid_experiment_finishes_it_after_a_restart(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = start_server(home)
     try:
         first.create(tiny_experiment("crash", trials=8, parallel=2, pause=1.0))
-        _wait_trials(first, "crash", lambda ts: sum(_phase(t) == "Succeeded" for t in ts) >= 2
-                     and any(_phase(t) == "Running" for t in ts))  # fmt: skip
+        wait_trials(first, "crash", lambda ts: sum(trial_phase(t) == "Succeeded" for t in ts) >= 2
+                     and any(trial_phase(t) == "Running" for t in ts))  # fmt: skip
     finally:
         first.kill()
     assert (home / "server.json").exists()  # left behind by the kill: the next server must not be fooled
     with running_server(home) as second:
         second.wait_for("crash", timeout=120)
-        _assert_exact(second, "crash", 8)
+        assert_exact(second, "crash", 8)
 
 
 # Starts a command and never reaps it: once killed, it stays a zombie while this process lives (as under an
@@ -339,7 +304,7 @@ def test_pykatib_run_resume_refuses_an_experiment_the_server_runs(server: Server
     with server.client() as http:
         response = http.post(EXPERIMENTS, content=path.read_bytes(), headers={"Content-Type": "application/yaml"})
     assert response.status_code == 201, response.text
-    _wait_trials(server, "busy", lambda ts: any(_phase(t) == "Running" for t in ts))
+    wait_trials(server, "busy", lambda ts: any(trial_phase(t) == "Running" for t in ts))
     proc = subprocess.run([sys.executable, "-m", "pykatib.cli", "run", str(path), "--resume",
                            "--workdir", str(server.workdir)],
                           capture_output=True, text=True, timeout=60, env=clean_env(), check=False)  # fmt: skip
@@ -348,7 +313,7 @@ def test_pykatib_run_resume_refuses_an_experiment_the_server_runs(server: Server
     assert f"pid {server.proc.pid}" in proc.stderr, proc.stderr
     # The server goes on undisturbed.
     server.wait_for("busy")
-    _assert_exact(server, "busy", 4)
+    assert_exact(server, "busy", 4)
 
 
 def test_two_experiments_submitted_at_once_both_finish_exactly(server: Server) -> None:
@@ -359,7 +324,7 @@ def test_two_experiments_submitted_at_once_both_finish_exactly(server: Server) -
     seen: set[str] = set()
     for name in ("twin-a", "twin-b"):
         server.wait_for(name)
-        trials = _assert_exact(server, name, 4)
+        trials = assert_exact(server, name, 4)
         names = {t["metadata"]["name"] for t in trials}
         assert all(n.startswith(f"{name}-") for n in names), names
         assert not names & seen
