@@ -7,9 +7,14 @@ SEED := examples/seed-experiment.yaml
 
 .PHONY: setup test lint demo clean kubectl chromium
 
+# PyTorch for the `nas` extra (enas, darts), pinned and installed first: a bare `torch` requirement may pull
+# a multi-GB CUDA build, where this pin takes the CPU build pip finds (set TORCH= to let pip choose).
+TORCH ?= torch==2.13.0
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(if $(TORCH),$(BIN)/python -m pip install -q "$(TORCH)")
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

@@ -63,12 +63,13 @@ def test_the_seed_experiment_workflow(server: Server) -> None:
     applied = server.kubectl("apply", "-f", str(SEED))
     assert applied.stdout.strip() == "experiment.kubeflow.org/tfjob-example created"
 
+    # Its controller sets its first condition moments after the create (as Katib's does): once a trial exists.
+    _wait_for_trials(server, "tfjob-example", "kubeflow", 1)
     listed = _rows(server.kubectl("get", "experiments", "-A").stdout)
     assert listed[0] == ["NAMESPACE", "NAME", "TYPE", "STATUS", "AGE"], listed
     assert [row[:2] for row in listed[1:]] == [["kubeflow", "tfjob-example"]], listed
     assert listed[1][2] in ("Created", "Running") and listed[1][3] == "True", listed
 
-    _wait_for_trials(server, "tfjob-example", "kubeflow", 1)
     trials = _rows(server.kubectl("get", "trials", "-n", "kubeflow").stdout)
     assert trials[0] == ["NAME", "TYPE", "STATUS", "AGE"], trials
     assert trials[1:] and all(row[0].startswith("tfjob-example-") for row in trials[1:]), trials

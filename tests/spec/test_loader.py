@@ -47,10 +47,10 @@ def test_configmap_example_with_its_configmap_in_the_same_file(tmp_path: Path) -
         path.write_text(text)
         (document,) = load_file(path)
         assert [str(e) for e in document.errors] == [
-            "spec.trialTemplate.trialParameters[1].name: parameter ${trialParameters.numberLayers} is not used in "
-            "spec.trialTemplate",
-            "spec.trialTemplate.trialParameters[2].name: parameter ${trialParameters.optimizer} is not used in "
-            "spec.trialTemplate",
+            "spec.trialTemplate.trialParameters[1].name: parameter name: numberLayers in spec.trialParameters not "
+            "found in spec.trialTemplate: ${trialParameters.numberLayers} is not used there",
+            "spec.trialTemplate.trialParameters[2].name: parameter name: optimizer in spec.trialParameters not "
+            "found in spec.trialTemplate: ${trialParameters.optimizer} is not used there",
             "spec.trialTemplate: ${trialParameters.momentum} is used in the template but not declared in "
             "spec.trialTemplate.trialParameters",
         ]
@@ -63,8 +63,9 @@ def test_configmaps_from_other_files(tmp_path: Path) -> None:
     config_maps = load_config_maps([folder / "trial-templates-configmap.yaml"])
     assert ("kubeflow", "trial-templates") in config_maps
     (document,) = load_file(folder / "trial-configmap-source.yaml", config_maps=config_maps)
-    assert "spec.trialTemplate.trialParameters[1].name: parameter ${trialParameters.numberLayers} is not used in " \
-        "spec.trialTemplate" in [str(e) for e in document.errors]  # fmt: skip
+    assert "spec.trialTemplate.trialParameters[1].name: parameter name: numberLayers in spec.trialParameters not " \
+        "found in spec.trialTemplate: ${trialParameters.numberLayers} is not used there" in [
+            str(e) for e in document.errors]  # fmt: skip
     with pytest.raises(SpecFileError, match="no ConfigMap document"):
         load_config_maps([KATIB_EXAMPLES / "hp-tuning" / "random.yaml"])
     with pytest.raises(SpecFileError, match=r"missing\.yaml"):

@@ -80,9 +80,10 @@ def test_registered() -> None:
         assert SUGGESTERS[algorithm].__module__ == f"pykatib.suggest.{algorithm.replace('-', '_')}"
 
 
-def test_only_random_and_grid_run_on_the_controllers_loop() -> None:
-    # Suggester.inline: suggest() takes microseconds. A model fit on the loop would stall every trial.
-    assert {name for name in SUGGESTERS if SUGGESTERS[name].inline} == {"random", "grid"}
+def test_only_random_grid_and_darts_run_on_the_controllers_loop() -> None:
+    # Suggester.inline: suggest() takes microseconds (darts hands out fixed strings). A model fit on the loop
+    # would stall every trial.
+    assert {name for name in SUGGESTERS if SUGGESTERS[name].inline} == {"random", "grid", "darts"}
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

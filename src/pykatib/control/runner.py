@@ -304,7 +304,7 @@ class ExperimentController:
                 self._lost[record.name] = None
             if record.phase == TrialPhase.SUCCEEDED and self.stopper is not None:
                 rows = await self._db_call(self.store.list_observations, record.id, self._objective_metric)
-                self.stopper.observe(record.name, [r.value for r in rows])
+                self.stopper.observe(record.name, [r.value for r in rows if not isinstance(r.value, str)])
                 self.stopper.succeeded(record.name)
             if record.phase not in ACTIVE_PHASES:
                 continue
@@ -525,7 +525,7 @@ class ExperimentController:
             await self._end_trial(
                 trial, TrialPhase.FAILED, TrialReason.FAILED, f"Trial has failed: {failed}", exit_code=code
             )
-        elif trial.objective is None:
+        elif self._objective_metric not in trial.metrics:  # a text value counts, as in Katib
             message = f"Metrics are not available: {self._objective_metric} was never reported"
             await self._end_trial(
                 trial, TrialPhase.METRICS_UNAVAILABLE, TrialReason.METRICS_UNAVAILABLE, message, exit_code=code
@@ -559,7 +559,8 @@ class ExperimentController:
         """Tell the early-stopping rule the trial's new objective reports; it decides whether to stop it."""
         if self.stopper is None:
             return
-        values = [o.value for o in observations if o.metric_name == self._objective_metric]
+        objective = self._objective_metric
+        values = [o.value for o in observations if o.metric_name == objective and not isinstance(o.value, str)]
         ended = trial.handle is not None and trial.handle.replicas_ended  # a sidecar's last reports
         if values and self.stopper.observe(trial.name, values) and trial.phase == TrialPhase.RUNNING and not ended:
             trial.early_stopped = True

@@ -57,6 +57,8 @@ def check_runnable(
         raise RunRefused(f"early stopping algorithm {early} is not available yet")
     # Each parameter at its first value (numeric ones have a range by now).
     sample = {p.name: p.format(p.min if p.is_numeric and p.min is not None else p.values[0]) for p in suggester.space}
+    if spec.nas_config is not None:  # NAS: the assignments are the algorithm's own (darts: always the same)
+        sample = next((s.assignment for s in suggester.suggest(1, [])), sample)
     with tempfile.TemporaryDirectory(prefix="pykatib-check-") as tmp:
         try:
             prepare_trial(experiment, f"{experiment.metadata.name}-check", sample, Path(tmp), image_map,

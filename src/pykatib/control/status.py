@@ -90,13 +90,20 @@ _COUNTERS = {
 }
 
 
-def objective_value(experiment: Experiment, metrics: Mapping[str, MetricSummary]) -> float | None:
+def objective_result(experiment: Experiment, metrics: Mapping[str, MetricSummary]) -> float | str | None:
+    """The objective metric under its strategy: a number, text (a genotype, as Katib keeps it) or None."""
     objective = experiment.spec.objective
     assert objective is not None and objective.objective_metric_name
     summary = metrics.get(objective.objective_metric_name)
     if summary is None:
         return None
     return summary.value(strategy_of(experiment, objective.objective_metric_name))
+
+
+def objective_value(experiment: Experiment, metrics: Mapping[str, MetricSummary]) -> float | None:
+    """The objective as a number (what algorithms and the goal compare); None when unreported or text."""
+    value = objective_result(experiment, metrics)
+    return None if isinstance(value, str) else value
 
 
 def strategy_of(experiment: Experiment, metric: str) -> str:
@@ -108,24 +115,38 @@ def strategy_of(experiment: Experiment, metric: str) -> str:
     return "min" if objective.type is ObjectiveType.MINIMIZE else "max"
 
 
-def optimal_trial(experiment: Experiment, trials: Sequence[TrialView]) -> tuple[TrialView, float] | None:
+# The optimal trial's objective: a number, or text ("For string metrics values best trial is the latest": Katib's
+# updateTrialsSummary makes the last trial with a text objective the optimal one; pykatib ranks text above numbers).
+Best = tuple[TrialView, float | str]
+
+
+def optimal_trial(experiment: Experiment, trials: Sequence[TrialView]) -> Best | None:
     """The best trial by objective value among those that finished with observations (Katib: first wins ties)."""
     objective = experiment.spec.objective
     assert objective is not None
     minimize = objective.type is ObjectiveType.MINIMIZE
-    best: tuple[TrialView, float] | None = None
+    best: Best | None = None
     for trial in trials:
-        value = _candidate_value(trial)
-        if value is None:
-            continue
-        if best is None or (value < best[1] if minimize else value > best[1]):
+        value = _candidate_value(experiment, trial)
+        if value is not None and (best is None or _beats(value, best[1], minimize, later=True)):
             best = (trial, value)
     return best
 
 
-def _candidate_value(trial: TrialView) -> float | None:
+def _beats(value: float | str, best: float | str, minimize: bool, *, later: bool) -> bool:
+    """Whether ``value`` replaces ``best``; ``later``: the trial of ``value`` was created after best's."""
+    if isinstance(value, str) or isinstance(best, str):
+        return isinstance(value, str) and (later or not isinstance(best, str))
+    if value == best:
+        return not later
+    return value < best if minimize else value > best
+
+
+def _candidate_value(experiment: Experiment, trial: TrialView) -> float | str | None:
     """The trial's objective when it may be the optimal trial: finished, with the objective reported."""
-    return trial.objective if trial.phase in RANKED_PHASES else None
+    if trial.phase not in RANKED_PHASES:
+        return None
+    return trial.objective if trial.objective is not None else objective_result(experiment, trial.metrics)
 
 
 def end_reason(experiment: Experiment, trials: Sequence[TrialView], *, suggestion_end: bool) -> ExperimentReason | None:
@@ -135,13 +156,14 @@ def end_reason(experiment: Experiment, trials: Sequence[TrialView], *, suggestio
 
 
 def end_reason_of(
-    experiment: Experiment, counts: Counts, best: float | None, *, suggestion_end: bool
+    experiment: Experiment, counts: Counts, best: float | str | None, *, suggestion_end: bool
 ) -> ExperimentReason | None:
-    """end_reason() from the counts and the optimal trial's objective value, already at hand."""
+    """end_reason() from the counts and the optimal trial's objective value, already at hand (a text one never
+    reaches a goal)."""
     spec = experiment.spec
     objective = spec.objective
     assert objective is not None
-    if objective.goal is not None and best is not None:
+    if objective.goal is not None and best is not None and not isinstance(best, str):
         value = best
         if (value <= objective.goal) if objective.type is ObjectiveType.MINIMIZE else (value >= objective.goal):
             return ExperimentReason.GOAL_REACHED
@@ -166,11 +188,12 @@ class TrialTally:
     def __init__(self, experiment: Experiment) -> None:
         objective = experiment.spec.objective
         assert objective is not None
+        self._experiment = experiment
         self._minimize = objective.type is ObjectiveType.MINIMIZE
         self.counts = Counts()
         self._views: dict[str, TrialView] = {}
         self._order: dict[str, int] = {}
-        self._best: tuple[TrialView, float] | None = None
+        self._best: Best | None = None
 
     def update(self, view: TrialView) -> None:
         old = self._views.get(view.name)
@@ -184,21 +207,20 @@ class TrialTally:
             self._best = None
             self._rescan()  # the best trial changed (rare: finished trials keep their value)
             return
-        value = _candidate_value(view)
+        value = _candidate_value(self._experiment, view)
         if value is not None and (self._best is None or self._better(view, value, *self._best)):
             self._best = (view, value)
 
-    def best(self) -> tuple[TrialView, float] | None:
+    def best(self) -> Best | None:
         return self._best
 
-    def _better(self, view: TrialView, value: float, best: TrialView, best_value: float) -> bool:
-        if value == best_value:
-            return self._order[view.name] < self._order[best.name]
-        return value < best_value if self._minimize else value > best_value
+    def _better(self, view: TrialView, value: float | str, best: TrialView, best_value: float | str) -> bool:
+        later = self._order[view.name] > self._order[best.name]
+        return _beats(value, best_value, self._minimize, later=later)
 
     def _rescan(self) -> None:
         for view in self._views.values():
-            value = _candidate_value(view)
+            value = _candidate_value(self._experiment, view)
             if value is not None and (self._best is None or self._better(view, value, *self._best)):
                 self._best = (view, value)
 
@@ -277,5 +299,21 @@ def status_block(
     return status
 
 
+# Katib's consts.UnavailableMetricValue: a min or max no number was reported for.
+UNAVAILABLE = "unavailable"
+
+
+def metric_text(value: float | str | None) -> str:
+    """A metric value as Katib's status shows it: the number, the text as reported, or "unavailable"."""
+    if value is None:
+        return UNAVAILABLE
+    return value if isinstance(value, str) else repr(value)
+
+
 def metric_entry(summary: MetricSummary) -> dict[str, str]:
-    return {"name": summary.name, "min": repr(summary.min), "max": repr(summary.max), "latest": repr(summary.latest)}
+    return {
+        "name": summary.name,
+        "min": metric_text(summary.min),
+        "max": metric_text(summary.max),
+        "latest": metric_text(summary.latest),
+    }

@@ -59,7 +59,7 @@ class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
         rows = self._store_call(context, self.store.list_observations, target.record.id, request.metric_name or None)
         logs = [
             api_pb2.MetricLog(time_stamp=rfc3339(row.time), metric=api_pb2.Metric(name=row.metric_name,
-                                                                                  value=repr(row.value)))
+                                                                                  value=_text(row.value)))
             for row in _between(rows, start, end)
         ]  # fmt: skip
         return api_pb2.GetObservationLogReply(observation_log=api_pb2.ObservationLog(metric_logs=logs))
@@ -140,6 +140,11 @@ def _pushed_lines(metric_logs: Iterable[Any], context: Any) -> list[str]:
     if current is not None:
         lines.append(pushed_line(values, current))
     return lines
+
+
+def _text(value: float | str) -> str:
+    """A stored value as Katib's MetricLog carries it: a string (text values as they were reported)."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def _float(text: str) -> float | None:

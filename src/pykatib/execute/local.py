@@ -58,6 +58,7 @@ class ProcessRecord:
     log_file: str
     primary: bool
     sidecar: bool = False
+    ends_with_primary: bool = False
 
 
 class RunningTrial:
@@ -95,8 +96,9 @@ class RunningTrial:
     async def wait(self) -> dict[str, int | None]:
         """Exit code per process; None for a process that vanished without an exit record (lost).
 
-        When the primary process fails, the other replicas are stopped: the job has failed. Sidecars get
-        SIGTERM once every replica has ended, and SIGKILL after SIDECAR_GRACE_SECONDS.
+        When the primary process fails, the other replicas are stopped: the job has failed. Replicas that end
+        with the primary are stopped once it has ended, and their exit is not reported. Sidecars get SIGTERM
+        once every replica has ended, and SIGKILL after SIDECAR_GRACE_SECONDS.
         """
         if len(self.records) == 1:  # the common case, without a task per process
             code = await self._wait_one(self.records[0])
@@ -104,17 +106,20 @@ class RunningTrial:
             return {self.records[0].key: code}
         results: dict[str, int | None] = {}
         sidecars = [r for r in self.records if r.sidecar]
+        followers = [r for r in self.records if r.ends_with_primary and not r.primary and not r.sidecar]
         pending = {r.key: asyncio.ensure_future(self._wait_one(r)) for r in self.records}
         primary = next(r.key for r in self.records if r.primary)
         try:
-            for key, future in pending.items():
-                if key == primary:
-                    results[key] = await future
-                    if results[key] != 0 and len(pending) > 1:
-                        await self.stop()
+            results[primary] = await pending[primary]
+            if results[primary] != 0:
+                await self.stop()
+            elif followers:
+                await _terminate([r.pid for r in followers if r.pid not in self._done])
             for record in self.records:
-                if record.key not in results and not record.sidecar:
+                if record.key not in results and not record.sidecar and not record.ends_with_primary:
                     results[record.key] = await pending[record.key]
+            for record in followers:
+                await pending[record.key]  # stopped above: only their wrappers' ends are left to see
             self.replicas_ended = True
             if sidecars:
                 await _end_sidecars([r.pid for r in sidecars if r.pid not in self._done])
@@ -313,7 +318,8 @@ class LocalExecutor:
                 argv = ["/bin/sh", "-c", WRAPPER, str(exit_file), log_file, *launch.argv]
                 pid, exited = _spawn(argv, cwd=launch.cwd, env=launch.env)
                 exits[pid] = exited
-                records.append(ProcessRecord(launch.key, pid, str(exit_file), log_file, launch.primary, launch.sidecar))
+                records.append(ProcessRecord(launch.key, pid, str(exit_file), log_file, launch.primary, launch.sidecar,
+                                             launch.ends_with_primary))  # fmt: skip
                 # Recorded as each starts: a controller that dies mid-way leaves every started pid findable,
                 # and the expected count tells a restarted one that the start was not complete.
                 _write_records(trial_dir, records, expected=len(launches))

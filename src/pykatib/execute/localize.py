@@ -12,6 +12,8 @@ absolute path:
 5. Any other absolute path (one the trial will create) is redirected into the trial's root as in 3.
 6. A relative path that exists in the directory ``pykatib run`` was started from (``train.py``) is made
    absolute: trials run in their own directory, but find the user's files as they would at the prompt.
+   Before that, a mapped image's ``workdir`` (its Dockerfile's WORKDIR, the container's working directory):
+   ``run_trial.py`` that exists under ``DIR/opt/darts-cnn-cifar10/`` resolves there.
 So parallel trials never share files, and the metrics collector reads the same redirected path.
 """
 
@@ -55,6 +57,7 @@ class ImageMap:
     def __init__(self, entries: Mapping[str, str | Path] | None = None) -> None:
         self._entries: dict[tuple[str, str | None], Path] = {}
         self._entrypoints: dict[tuple[str, str | None], Entrypoint] = {}
+        self._workdirs: dict[tuple[str, str | None], str] = {}
         for image, directory in (entries or {}).items():
             self.add(image, directory)
 
@@ -67,11 +70,17 @@ class ImageMap:
         if entrypoint is not None or cmd is not None:
             self._entrypoints[key] = (list(entrypoint or []), list(cmd or []))
 
+    def set_workdir(self, image: str, workdir: str) -> None:
+        """The image's WORKDIR (absolute, inside its directory): relative paths in its command resolve there."""
+        self._workdirs[normalize_image(image)] = workdir
+
     def update(self, other: ImageMap) -> None:
         for key in other._entries:
             self._entrypoints.pop(key, None)
+            self._workdirs.pop(key, None)
         self._entries.update(other._entries)
         self._entrypoints.update(other._entrypoints)
+        self._workdirs.update(other._workdirs)
 
     def _lookup(self, image: str | None) -> tuple[str, str | None] | None:
         if not image:
@@ -91,11 +100,17 @@ class ImageMap:
         key = self._lookup(image)
         return self._entrypoints.get(key) if key else None
 
+    def workdir(self, image: str | None) -> Path | None:
+        """The mapped image's WORKDIR as a directory here, or None when its mapping declares none."""
+        key = self._lookup(image)
+        workdir = self._workdirs.get(key) if key else None
+        return self._entries[key] / workdir.lstrip("/") if key and workdir else None
+
     @classmethod
     def from_file(cls, path: str | Path) -> ImageMap:
-        """A YAML mapping ``image: directory`` or ``image: {directory: D, entrypoint: [...], cmd: [...]}``
-        (ENTRYPOINT and CMD as the image's Dockerfile has them); relative directories are relative to the
-        file."""
+        """A YAML mapping ``image: directory`` or ``image: {directory: D, entrypoint: [...], cmd: [...], workdir: W}``
+        (ENTRYPOINT, CMD and WORKDIR as the image's Dockerfile has them); relative directories are relative to
+        the file."""
         path = Path(path)
         data = safe_yaml.load(path.read_text()) or {}
         if not isinstance(data, dict):
@@ -105,13 +120,20 @@ class ImageMap:
             if isinstance(value, dict):
                 directory = value.get("directory")
                 entrypoint, cmd = value.get("entrypoint"), value.get("cmd")
-                unknown = set(value) - {"directory", "entrypoint", "cmd"}
+                workdir = value.get("workdir")
+                unknown = set(value) - {"directory", "entrypoint", "cmd", "workdir"}
                 if not isinstance(directory, str) or unknown:
-                    raise ValueError(f"{path}: {image}: expected directory (and entrypoint, cmd), got {sorted(value)}")
+                    raise ValueError(
+                        f"{path}: {image}: expected directory (and entrypoint, cmd, workdir), got {sorted(value)}"
+                    )
+                if workdir is not None and not (isinstance(workdir, str) and workdir.startswith("/")):
+                    raise ValueError(f"{path}: {image}: workdir must be an absolute path")
                 for field, words in (("entrypoint", entrypoint), ("cmd", cmd)):
                     if words is not None and not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
                         raise ValueError(f"{path}: {image}: {field} must be a list of strings")
                 result.add(str(image), path.parent / directory, entrypoint, cmd)
+                if workdir is not None:
+                    result.set_workdir(str(image), workdir)
             else:
                 result.add(str(image), path.parent / str(value))
         return result
@@ -149,6 +171,7 @@ class PathRules:
     redirect_prefixes: tuple[str, ...] = ()
     source_dir: Path | None = None
     python: str = sys.executable  # what ``python``/``python3`` as the program means (rule 1)
+    image_workdir: Path | None = None  # the image's WORKDIR here, for relative paths (rule 6)
 
     def redirect(self, path: str) -> str:
         return str(self.rootfs / PurePosixPath(path).relative_to("/"))
@@ -159,6 +182,8 @@ class PathRules:
 
     def map_path(self, path: str) -> str:
         if not path.startswith("/"):
+            if self.image_workdir is not None and path and _exists(self.image_workdir / path):
+                return str(self.image_workdir / path)
             if self.source_dir is not None and path and _exists(self.source_dir / path):
                 return str(self.source_dir / path)
             return path

@@ -15,7 +15,7 @@ class Observation:
     """
 
     metric_name: str
-    value: float
+    value: float | str  # text when a metrics filter captured a value that is no number (Katib keeps it)
     timestamp: datetime
 
     def __post_init__(self) -> None:

@@ -9,8 +9,10 @@ pkg/metricscollector/v1beta1/file-metricscollector/file-metricscollector.go:
 * every filter regex is applied with find-all; group 1 is the metric name, group 2 the value;
 * only names exactly equal to a requested metric are kept.
 
-Unlike Katib, a value that is not a finite number is dropped here instead of being stored as a
-string, so callers only ever see floats.
+A value that is not a finite number is kept as text when a filter of the experiment's own captured it (as
+Katib keeps every value as a string: DARTS' ``Best-Genotype=Genotype(...)``, captured by ``(Genotype.*)``);
+Katib's default filter only captures numbers, and what else it matches (an empty value) is dropped. So is a
+spelling of a number that is no finite metric value (``nan``, ``1e999``, ``1_000``): it is no text either.
 """
 
 from __future__ import annotations
@@ -66,7 +68,11 @@ class TextMetricsParser:
                 raise ValueError(error)
         # findall() returns the group tuples directly, without a Match object per hit.
         self._filters = tuple(
-            re.compile(_FAST_DEFAULT_FORMAT if p == DEFAULT_METRICS_FORMAT else p).findall for p in patterns
+            (
+                re.compile(_FAST_DEFAULT_FORMAT if p == DEFAULT_METRICS_FORMAT else p).findall,
+                p != DEFAULT_METRICS_FORMAT,
+            )
+            for p in patterns
         )
         # An empty name would be a substring of every line and can never be reported.
         self._names = tuple(dict.fromkeys(n for n in metric_names if n))
@@ -109,22 +115,34 @@ class TextMetricsParser:
         return out
 
     def _parse_candidate(self, line: str, now: datetime | None) -> list[Observation]:
-        found: list[tuple[str, float]] = []
+        found: list[tuple[str, float | str]] = []
         name_set = self._name_set
-        for findall in self._filters:
+        for findall, keeps_text in self._filters:
             for groups in findall(line):
                 name = groups[0].strip()
                 if name not in name_set:
                     continue
-                value = parse_value(groups[1].strip())
+                raw = groups[1].strip()
+                value = parse_value(raw)
                 if value is not None:
                     found.append((name, value))
+                elif keeps_text and raw and not _number_like(raw):
+                    found.append((name, raw))
         if not found:
             return []
         timestamp = _line_timestamp(line)
         if timestamp is None:
             timestamp = now if now is not None else datetime.now(UTC)
         return [Observation(name, value, timestamp) for name, value in found]
+
+
+def _number_like(text: str) -> bool:
+    """Whether ``float()`` reads ``text`` (then parse_value refused it as no finite metric value)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _line_timestamp(line: str) -> datetime | None:

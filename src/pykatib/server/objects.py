@@ -67,7 +67,10 @@ def metric_list(stats: Mapping[str, MetricStats]) -> list[dict[str, str]]:
     return [{"name": n, "min": _num(s.min), "max": _num(s.max), "latest": _num(s.latest)} for n, s in stats.items()]
 
 
-def _num(value: float) -> str:
+def _num(value: float | str | None) -> str:
+    # Katib's strings: a text value as reported, "unavailable" for a min or max no number was reported for.
+    if value is None or isinstance(value, str):
+        return "unavailable" if value is None else value
     return repr(float(value)) if not float(value).is_integer() else str(float(value))
 
 

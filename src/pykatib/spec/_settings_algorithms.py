@@ -345,6 +345,7 @@ ENAS = AlgorithmRules(
         "controller_log_every_steps": _enas_int(10),
     },
     nas=True,
+    implementation="pykatib.suggest.enas:EnasSuggester",
 )
 
 
@@ -378,6 +379,7 @@ DARTS = AlgorithmRules(
         "stem_multiplier": _darts_at_least_one(3),
     },
     nas=True,
+    implementation="pykatib.suggest.darts:DartsSuggester",
 )
 
 

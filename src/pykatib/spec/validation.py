@@ -26,7 +26,9 @@ from pykatib.spec.models import (
     FileSystemKind,
     ObjectiveType,
     ParameterType,
+    TrialTemplate,
 )
+from pykatib.spec.nas import nas_errors
 from pykatib.spec.settings import (
     ALGORITHM_NAMES,
     EARLY_STOPPING_NAMES,
@@ -36,6 +38,7 @@ from pykatib.spec.settings import (
 )
 from pykatib.spec.space import SearchSpace, hyperband_resource, parse_search_space
 from pykatib.trial.template import find_placeholders, parse_meta_reference, placeholder, substitute
+from pykatib.trial.workflow import WorkflowError, is_workflow, workflow_plan
 
 NAME_PATTERN = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 # A Kubernetes namespace is a DNS-1123 label. It is also a directory name under the work directory.
@@ -250,6 +253,10 @@ def _validate_algorithm(spec: ExperimentSpec, space: SearchSpace, errors: list[S
         has_nas_config=spec.nas_config is not None,
     )
     errors.extend(validate_algorithm_settings(name, algorithm.algorithm_settings or [], context))
+    if spec.nas_config is not None:
+        # What Katib's enas and darts services check when they start, checked here: a server never stores
+        # an experiment its suggester would refuse.
+        errors.extend(nas_errors(name, spec.nas_config))
 
 
 def _validate_early_stopping(spec: ExperimentSpec, errors: list[SpecError]) -> None:
@@ -312,6 +319,7 @@ def _validate_trial_template(exp: Experiment, rendered: dict[str, Any] | None, e
         return
     _validate_trial_parameters(exp.spec, trial_spec, errors)
     _validate_trial_object(trial_spec, errors)
+    _validate_workflow(template, trial_spec, errors)
 
 
 def _validate_trial_parameters(spec: ExperimentSpec, trial_spec: dict[str, Any], errors: list[SpecError]) -> None:
@@ -352,7 +360,11 @@ def _validate_trial_parameters(spec: ExperimentSpec, trial_spec: dict[str, Any],
             )
         if tp.name not in used:
             errors.append(
-                SpecError(f"{path}[{i}].name", f"parameter {placeholder(tp.name)} is not used in spec.trialTemplate")
+                SpecError(
+                    f"{path}[{i}].name",  # Katib's words, then which placeholder is missing
+                    f"parameter name: {tp.name} in spec.trialParameters not found in spec.trialTemplate: "
+                    f"{placeholder(tp.name)} is not used there",
+                )
             )
     for name in sorted(used - names):
         errors.append(
@@ -361,6 +373,18 @@ def _validate_trial_parameters(spec: ExperimentSpec, trial_spec: dict[str, Any],
                 f"{placeholder(name)} is used in the template but not declared in spec.trialTemplate.trialParameters",
             )
         )
+
+
+def _validate_workflow(template: TrialTemplate, trial_spec: dict[str, Any], errors: list[SpecError]) -> None:
+    """An Argo Workflow: what pykatib cannot run in it is refused here, each part with its field's path."""
+    rendered = substitute(trial_spec, dict.fromkeys(find_placeholders(trial_spec), "test-value"))
+    if not isinstance(rendered, dict) or not is_workflow(rendered):
+        return
+    try:
+        workflow_plan(rendered, primary_container_name=template.primary_container_name,
+                      primary_pod_labels=template.primary_pod_labels, check_commands=False)  # fmt: skip
+    except WorkflowError as exc:
+        errors.extend(SpecError(path, message) for path, message in exc.problems)
 
 
 def _validate_trial_object(trial_spec: dict[str, Any], errors: list[SpecError]) -> None:

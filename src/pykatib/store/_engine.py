@@ -189,7 +189,7 @@ def file_identity(path: Path) -> tuple[int, int] | None:
 # itself (models.time_storer) and hands the driver one executemany of plain tuples (or dicts, for drivers
 # with named parameters). SQLAlchemy's per-row parameter and type processing otherwise costs more than
 # SQLite's own insert: this doubles the rows/s on SQLite (measured).
-OBSERVATION_COLUMNS = ("trial_id", "metric_name", "value", "time")
+OBSERVATION_COLUMNS = ("trial_id", "metric_name", "value", "text", "time")
 _UNTYPED_OBSERVATION_INSERT = insert(table("observation_logs", *(column(name) for name in OBSERVATION_COLUMNS)))
 
 

@@ -184,7 +184,9 @@ observation_logs = Table(
     Column("trial_id", ForeignKey("trials.id", ondelete="CASCADE"), nullable=False),
     Column("time", UTCDateTime, nullable=False),
     Column("metric_name", String(METRIC_NAME_LENGTH), nullable=False),
-    Column("value", Double, nullable=False),
+    # A number, or NULL when the value is text (migration 0004: Katib's values are strings, e.g. a genotype).
+    Column("value", Double, nullable=True),
+    Column("text", Text, nullable=True),
     # The time column makes the index serve "ordered by time" and "latest" reads without a sort.
     Index(None, "trial_id", "metric_name", "time"),
     **MYSQL_TABLE_ARGS,

@@ -69,7 +69,7 @@ class ObservationRow:
 
     trial_id: int
     metric_name: str
-    value: float
+    value: float | str  # text when the metrics filter captured a value that is not a number (Katib keeps it)
     time: datetime
 
 
@@ -77,12 +77,13 @@ class ObservationRow:
 class MetricStats:
     """One metric of one trial reduced the ways Katib's metric strategies need.
 
-    ``latest`` is the value with the greatest time; of equal times, the row stored last.
+    ``latest`` is the value with the greatest time; of equal times, the row stored last. Text values count
+    only for ``latest``: ``min`` and ``max`` are None when no value was a number (Katib's "unavailable").
     """
 
-    min: float
-    max: float
-    latest: float
+    min: float | None
+    max: float | None
+    latest: float | str
     count: int
 
 

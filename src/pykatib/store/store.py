@@ -421,12 +421,13 @@ class Store(LeaseCalls, ObjectCalls):
     ) -> tuple[list[int], list[float]]:
         """One metric's observations of the experiment's trials (of ``trial_ids`` only, when given) as two
         parallel lists, trial ids and values, ordered by trial, then time, then insertion: every trial's reports
-        in order, in one query that the (trial_id, metric_name, time) index answers without a sort."""
+        in order, in one query that the (trial_id, metric_name, time) index answers without a sort. Numbers only:
+        a text value (a genotype) has no place on a curve."""
         obs = observation_logs
         of_experiment = select(trials_table.c.id).where(trials_table.c.experiment_id == experiment_id)
         stmt = (
             select(obs.c.trial_id, obs.c.value)
-            .where(obs.c.trial_id.in_(of_experiment), obs.c.metric_name == metric_name)
+            .where(obs.c.trial_id.in_(of_experiment), obs.c.metric_name == metric_name, obs.c.value.is_not(None))
             .order_by(obs.c.trial_id, obs.c.metric_name, obs.c.time, obs.c.id)
         )
         wanted: set[int] | None = None
@@ -473,9 +474,10 @@ class Store(LeaseCalls, ObjectCalls):
         last_time: datetime | None = None
         stored_time: Any = None
         for row in rows:
-            value = float(row.value)
+            # Text (a value that is no number) goes to its own column, the number column left NULL.
+            value, text = (None, row.value) if isinstance(row.value, str) else (float(row.value), None)
             # Checked here, not in the column type, so the error is a plain ValueError naming the row.
-            if not math.isfinite(value):
+            if value is not None and not math.isfinite(value):
                 raise ValueError(f"observation value must be finite: {row!r}")
             if len(row.metric_name) > METRIC_NAME_LENGTH:
                 raise ValueError(
@@ -487,7 +489,7 @@ class Store(LeaseCalls, ObjectCalls):
                 if row.time.tzinfo is None:
                     raise ValueError(f"observation time must be timezone-aware: {row!r}")
                 last_time, stored_time = row.time, store_time(row.time)
-            params.append((row.trial_id, row.metric_name, value, stored_time))
+            params.append((row.trial_id, row.metric_name, value, text, stored_time))
         if not statement.positional:
             params = [dict(zip(OBSERVATION_COLUMNS, values, strict=True)) for values in params]
         try:
@@ -517,14 +519,17 @@ class Store(LeaseCalls, ObjectCalls):
         """A trial's observations (of one metric if given), ordered by time, then by insertion."""
         obs = observation_logs
         stmt = (
-            select(obs.c.trial_id, obs.c.metric_name, obs.c.value, obs.c.time)
+            select(obs.c.trial_id, obs.c.metric_name, obs.c.value, obs.c.text, obs.c.time)
             .where(obs.c.trial_id == trial_id)
             .order_by(obs.c.time, obs.c.id)
         )
         if metric_name is not None:
             stmt = stmt.where(obs.c.metric_name == metric_name)
         with self._read() as conn:
-            return [ObservationRow(*row) for row in conn.execute(stmt)]
+            return [
+                ObservationRow(trial_id, name, text if value is None else value, at)
+                for trial_id, name, value, text, at in conn.execute(stmt)
+            ]
 
     def metric_summaries(
         self, experiment_id: int, trial_ids: Sequence[int] | None = None
@@ -536,21 +541,25 @@ class Store(LeaseCalls, ObjectCalls):
         """
         obs = observation_logs
         later = observation_logs.alias("later")
+
         # Correlated per (trial, metric) group; the (trial_id, metric_name, time) index makes it one seek.
-        latest = (
-            select(later.c.value)
-            .where(later.c.trial_id == obs.c.trial_id, later.c.metric_name == obs.c.metric_name)
-            .order_by(later.c.time.desc(), later.c.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
+        def latest(column: str) -> Any:
+            return (
+                select(later.c[column])
+                .where(later.c.trial_id == obs.c.trial_id, later.c.metric_name == obs.c.metric_name)
+                .order_by(later.c.time.desc(), later.c.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+
         stmt = (
             select(
                 obs.c.trial_id,
                 obs.c.metric_name,
                 func.min(obs.c.value),
                 func.max(obs.c.value),
-                latest,
+                latest("value"),
+                latest("text"),  # the latest row's text, when its value is no number
                 func.count(),
             )
             .join_from(obs, trials_table, trials_table.c.id == obs.c.trial_id)
@@ -563,9 +572,12 @@ class Store(LeaseCalls, ObjectCalls):
             stmt = stmt.where(obs.c.trial_id.in_(list(trial_ids)))
         summaries: dict[int, dict[str, MetricStats]] = {}
         with self._read() as conn:
-            for trial_id, metric_name, low, high, last, count in conn.execute(stmt):
+            for trial_id, metric_name, low, high, last, last_text, count in conn.execute(stmt):
                 summaries.setdefault(trial_id, {})[metric_name] = MetricStats(
-                    float(low), float(high), float(last), int(count)
+                    None if low is None else float(low),
+                    None if high is None else float(high),
+                    str(last_text) if last is None else float(last),
+                    int(count),
                 )
         return summaries
 

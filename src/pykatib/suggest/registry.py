@@ -19,6 +19,8 @@ from pykatib.suggest.base import AlgorithmNotAvailableError, Suggester
 
 # The library-backed algorithms' packages are dependencies of pykatib itself: a missing one is a broken install.
 _REINSTALL = "reinstall pykatib with its dependencies: pip install pykatib"
+# Except those of an optional extra (package -> extra): torch for the NAS algorithms.
+_EXTRAS = {"torch": "nas"}
 
 
 class _Suggesters(Mapping[str, type[Suggester]]):
@@ -41,6 +43,10 @@ class _Suggesters(Mapping[str, type[Suggester]]):
             loaded = self._loaded[name] = load_implementation(path)
         return loaded
 
+    def __contains__(self, name: object) -> bool:
+        # By name, without importing (Mapping's would): a missing library is create_suggester's to report.
+        return name in self._names
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
 
@@ -55,6 +61,15 @@ def _unavailable(name: str, reason: str) -> AlgorithmNotAvailableError:
     error = AlgorithmNotAvailableError(name)
     error.args = (f"algorithm {name} is not available: {reason}",)
     return error
+
+
+class AlgorithmRefusedError(AlgorithmNotAvailableError):
+    """The algorithm cannot run this experiment as written (Katib's service refuses it when it validates);
+    the message names the field. Refused before any trial starts, as an unavailable algorithm is."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(name)
+        self.args = (f"algorithm {name} cannot run this experiment: {message}",)
 
 
 def create_suggester(
@@ -73,7 +88,9 @@ def create_suggester(
         try:
             suggester = SUGGESTERS[algorithm_name]
         except ImportError as error:
-            missing = f"it needs {error.name or error}, not installed ({_REINSTALL})"
+            extra = _EXTRAS.get(str(error.name).split(".")[0])
+            install = f"pip install 'pykatib[{extra}]'" if extra else _REINSTALL
+            missing = f"it needs {error.name or error}, not installed ({install})"
             raise _unavailable(algorithm_name, missing) from error
         return suggester(space, objective, settings, state)
     if algorithm_name in ALGORITHM_NAMES:
@@ -88,4 +105,9 @@ def experiment_suggester(spec: ExperimentSpec, state: Mapping[str, Any] | None =
     name = spec.algorithm.algorithm_name
     space, _ = parse_search_space(spec.parameters or [], fixed_range=hyperband_resource(spec))
     settings = algorithm_settings(name, spec.algorithm.algorithm_settings or [])
+    if spec.nas_config is not None:
+        # NAS algorithms (enas, darts) read the architecture's search space, and, as Katib's services do, the
+        # settings as written: both under their Katib names.
+        raw = spec.algorithm.algorithm_settings or []
+        settings = {**settings, "nasConfig": spec.nas_config, "algorithmSettings": raw}
     return create_suggester(name, space, spec.objective.type, settings, state)

@@ -3,8 +3,9 @@
 A batch/v1 Job runs its primary container. A training-operator job runs one process per replica, with the
 environment the operator would give each pod (TF_CONFIG; MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK), and
 metrics come from the primary replica: the first pod whose labels match ``primaryPodLabels``, else the
-Master/Chief, else Worker 0. A Kubeflow Trainer v2 TrainJob runs ``numNodes`` nodes of its trainer with the
-torch runtime's ``PET_*`` variables.
+Master/Chief, else Worker 0. An XGBoostJob's replicas get the XGBoost operator's MASTER_*/RANK/WORKER_*
+variables; an MPIJob's pods are made as the MPI operator makes them (``trial.mpi``). A Kubeflow Trainer v2
+TrainJob runs ``numNodes`` nodes of its trainer with the torch runtime's ``PET_*`` variables.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pykatib.trial import mpi
 
 # The container name each training operator's examples and Katib's v1alpha3 controller looked for.
 KIND_CONTAINER_NAMES = {"TFJob": "tensorflow", "PyTorchJob": "pytorch", "XGBoostJob": "xgboost", "MPIJob": "mpi"}
@@ -49,6 +52,10 @@ class ContainerProcess:
     env: dict[str, str]
     labels: dict[str, str] = field(default_factory=dict)
     primary: bool = False
+    # Stopped once the primary has ended, its exit not counted: an MPIJob's workers, which only host ranks.
+    ends_with_primary: bool = False
+    # Files the operator mounts into the pod (a ConfigMap volume): container path -> content.
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def image(self) -> str | None:
@@ -179,6 +186,10 @@ def job_processes(
     kind = str(job.get("kind", ""))
     if kind == TRAINJOB_KIND:
         return _trainjob_processes(job, primary_pod_labels, entrypoint)
+    if kind == "Workflow" and str(job.get("apiVersion", "")).startswith("argoproj.io/"):
+        from pykatib.trial.workflow import workflow_processes  # it builds on this module
+
+        return workflow_processes(job, primary_container_name, primary_pod_labels, entrypoint)
     replicas = _replica_specs(job)
     if replicas is None:
         pod_spec = (((job.get("spec") or {}).get("template") or {}).get("spec")) or {}
@@ -196,11 +207,15 @@ def job_processes(
         count = int(replica.get("replicas", 1) or 1)
         where = f"{kind} {replica_type} replica"
         container = _pick_container(template.get("spec") or {}, primary_container_name, where)
+        if kind == mpi.KIND:
+            container = mpi.pod_container(replica_type, container)
         base_labels = {str(k): str(v) for k, v in ((template.get("metadata") or {}).get("labels") or {}).items()}
         for index in range(count):
             labels = {**base_labels, REPLICA_TYPE_LABEL: replica_type.lower(), REPLICA_INDEX_LABEL: str(index)}
             if replica_type.lower() in MASTER_TYPES:
                 labels[JOB_ROLE_LABEL] = "master"
+            if kind == mpi.KIND:
+                labels.update(mpi.role_labels(replica_type))
             processes.append(
                 ContainerProcess(
                     replica_type,
@@ -214,7 +229,13 @@ def job_processes(
     if not processes:
         raise TrialJobError(f"{kind} has no replicas")
     _mark_primary(processes, primary_pod_labels or {})
-    _distributed_env(kind, processes)
+    if kind == mpi.KIND:
+        try:
+            mpi.configure(job, processes)
+        except ValueError as exc:
+            raise TrialJobError(str(exc)) from None
+    else:
+        _distributed_env(kind, processes)
     return processes
 
 
@@ -267,7 +288,7 @@ def _mark_primary(processes: list[ContainerProcess], wanted: Mapping[str, str]) 
 
 def _distributed_env(kind: str, processes: list[ContainerProcess]) -> None:
     """The variables the training operator sets, with every replica on localhost."""
-    if len(processes) == 1 and kind not in ("TFJob", "PyTorchJob"):
+    if len(processes) == 1 and kind not in ("TFJob", "PyTorchJob", "XGBoostJob"):
         return
     ports = {p.key: free_port() for p in processes}
     if kind == "TFJob":
@@ -285,3 +306,24 @@ def _distributed_env(kind: str, processes: list[ContainerProcess]) -> None:
             p.env.setdefault("MASTER_PORT", str(master_port))
             p.env.setdefault("WORLD_SIZE", str(len(ordered)))
             p.env.setdefault("RANK", str(rank))
+    elif kind == "XGBoostJob":
+        _xgboost_env(processes, ports)
+
+
+def _xgboost_env(processes: list[ContainerProcess], ports: Mapping[str, int]) -> None:
+    """The XGBoost operator's variables (XGBoost's Rabit tracker, LightGBM's machine list): the Masters rank
+    first, Worker i is rank i + the number of Masters; WORKER_ADDRS lists WORLD_SIZE - 1 workers, which the
+    operator reaches on one WORKER_PORT (each on its own pod's address)."""
+    masters = sum(1 for p in processes if p.replica.lower() == "master")
+    first = next((p for p in processes if p.replica.lower() == "master"), processes[0])
+    world = len(processes)
+    worker_port = free_port()
+    for p in processes:
+        rank = p.index + (masters if p.replica.lower() == "worker" else 0)
+        p.env.setdefault("MASTER_PORT", str(ports[first.key]))
+        p.env.setdefault("MASTER_ADDR", "localhost")
+        p.env.setdefault("WORLD_SIZE", str(world))
+        p.env.setdefault("RANK", str(rank))
+        if world > 1:
+            p.env.setdefault("WORKER_PORT", str(worker_port))
+            p.env.setdefault("WORKER_ADDRS", ",".join(["localhost"] * (world - 1)))

@@ -267,6 +267,8 @@ def trial_data(store: Store, record: ExperimentRecord, trial: TrialRecord) -> di
     rows = store.list_observations(trial.id)
     metrics: dict[str, dict[str, list[Any]]] = {}
     for row in rows:
+        if isinstance(row.value, str):
+            continue  # a text value (a genotype) is no point of a curve; the trial's row shows the latest
         series = metrics.setdefault(row.metric_name, {"time": [], "value": []})
         series["time"].append(millis(row.time))
         series["value"].append(row.value)

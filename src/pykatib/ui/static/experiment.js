@@ -12,6 +12,8 @@ const namespace = document.body.dataset.namespace;
 const name = document.body.dataset.name;
 const base = `${PREFIX}/api/experiments/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
 const trials = new Trials();
+// A status metric value: a number, or text as Katib keeps it ("unavailable", a DARTS genotype).
+const metricValue = (v) => (v !== '' && Number.isFinite(Number(v)) ? Number(v) : v);
 let experiment = {spec: {}, statusBlock: {}};
 let since = 0;
 let first = true; // the first answer's drawing is marked (performance marks) for benchmarks
@@ -32,7 +34,7 @@ function card(title, ...children) {
 function metricTable(metrics) {
   if (!metrics || !metrics.length) return el('p', {class: 'muted'}, 'No metrics reported.');
   return el('table', {class: 'grid'}, el('thead', {}, el('tr', {}, ...['Metric', 'Min', 'Max', 'Latest'].map((h) => el('th', {scope: 'col'}, h)))),
-    el('tbody', {}, ...metrics.map((m) => el('tr', {}, el('td', {}, m.name), ...['min', 'max', 'latest'].map((k) => el('td', {class: 'num'}, fmt(Number(m[k]))))))));
+    el('tbody', {}, ...metrics.map((m) => el('tr', {}, el('td', {}, m.name), ...['min', 'max', 'latest'].map((k) => el('td', {class: 'num'}, fmt(metricValue(m[k]))))))));
 }
 
 function overview() {
