@@ -23,6 +23,15 @@ def cli() -> None:
     """Katib's hyperparameter tuning on one machine: the same Experiment YAML, no Kubernetes."""
 
 
+def _executor_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--executor and --ray-address: where trials run (see pykatib.execute.choice)."""
+    address = "The Ray cluster: auto (the one this machine joined, or $RAY_ADDRESS) or HOST:PORT."
+    command = click.option("--ray-address", default=None, metavar="auto|HOST:PORT", help=address)(command)
+    where = "Where trials run: local processes (GPUs handed out per trial), or a Ray cluster."
+    choice = click.Choice(["local", "ray"])
+    return click.option("--executor", type=choice, default="local", show_default=True, help=where)(command)
+
+
 def _configmap_option(command: Callable[..., None]) -> Callable[..., None]:
     """--configmap FILE: ConfigMaps a trialTemplate.configMap may name, as applied to a cluster."""
     return click.option(
@@ -112,8 +121,10 @@ def validate_command(files: tuple[str, ...], output: str, configmaps: tuple[str,
 @click.option("--resume", is_flag=True, help="Continue an experiment that already exists in the store.")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table", show_default=True)
 @_configmap_option
+@_executor_options
 def run_command(file: str, images: tuple[str, ...], overrides: tuple[str, ...], db_url: str | None, workdir: Path,
-                name: str | None, resume: bool, output: str, configmaps: tuple[str, ...]) -> None:  # fmt: skip
+                name: str | None, resume: bool, output: str, configmaps: tuple[str, ...], executor: str,
+                ray_address: str | None) -> None:  # fmt: skip
     """Run an Experiment file to its end: trials as local processes, state in a database.
 
     Exit status: 0 when the experiment Succeeded, 1 when it Failed, 2 when the run was refused (invalid
@@ -122,7 +133,8 @@ def run_command(file: str, images: tuple[str, ...], overrides: tuple[str, ...], 
     # Imported here so that `pykatib validate` does not pay for the controller's imports.
     from pykatib.cli_run import RunOptions, run_file
 
-    options = RunOptions(file, images, overrides, db_url, workdir, name, resume, output, configmaps)
+    options = RunOptions(file, images, overrides, db_url, workdir, name, resume, output, configmaps, executor,
+                         ray_address)  # fmt: skip
     sys.exit(run_file(options))
 
 
@@ -264,9 +276,11 @@ def _delete_local(name: str, namespace: str | None, db_url: str | None, workdir:
     help="Port of Katib's DB manager (gRPC, on 127.0.0.1 only) [default: its port of the last start, else Katib's "
     "6789, else a free port]; 0 picks a free port.",
 )
+@_executor_options
 def server_command(
     host: str, port: int, db_url: str | None, workdir: Path | None, token: str | None, home: Path | None,
-    images: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, grpc_port: int | None,
+    images: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, grpc_port: int | None, executor: str,
+    ray_address: str | None,
 ) -> None:  # fmt: skip
     """Run experiments and serve the Kubernetes API for Katib's kinds (kubectl, the Katib SDK, pykatib's verbs).
 
@@ -281,10 +295,13 @@ def server_command(
     from pykatib.store import StoreError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = ServerOptions(host, port, db_url, workdir, token or None, home, images, tls_cert, tls_key, grpc_port)
+    from pykatib.execute.choice import ExecutorUnavailableError
+
+    options = ServerOptions(host, port, db_url, workdir, token or None, home, images, tls_cert, tls_key, grpc_port,
+                            executor, ray_address)  # fmt: skip
     try:
         sys.exit(serve(options))
-    except (ServerRefused, StoreError, ValueError) as exc:
+    except (ServerRefused, StoreError, ValueError, ExecutorUnavailableError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
 

@@ -22,8 +22,9 @@ from sqlalchemy.exc import DBAPIError
 from pykatib.control.runner import ExperimentController
 from pykatib.control.session import RunRefused, check_runnable, not_in_store_message, plan_run
 from pykatib.dbmanager import PORT_FILE, DBManager, listen_again, trial_resolver
+from pykatib.execute.choice import ExecutorUnavailableError, create_executor
 from pykatib.execute.localize import ImageMap, default_image_map
-from pykatib.progress import Progress, optimal_summary, trials_table
+from pykatib.progress import Progress, optimal_summary, optimal_value, trials_table
 from pykatib.spec.conditions import ExperimentCondition
 from pykatib.spec.errors import InvalidExperimentError
 from pykatib.spec.loader import SpecFileError, load_config_maps, load_experiment_document
@@ -46,6 +47,8 @@ class RunOptions:
     resume: bool = False
     output: str = "table"
     configmaps: Sequence[str] = ()
+    executor: str = "local"
+    ray_address: str | None = None
 
     def resume_command(self) -> str:
         """The ``pykatib run ... --resume`` line that continues this run: every option it was given,
@@ -63,6 +66,10 @@ class RunOptions:
             args += ["--image", image]
         for configmap in self.configmaps:
             args += ["--configmap", configmap]
+        if self.executor != "local":
+            args += ["--executor", self.executor]
+        if self.ray_address:
+            args += ["--ray-address", self.ray_address]
         if self.output != "table":
             args += ["-o", self.output]
         return shlex.join([*args, "--resume"])
@@ -71,7 +78,11 @@ class RunOptions:
 def run_file(options: RunOptions) -> int:
     file, name, db_url, workdir, resume = options.file, options.name, options.db_url, options.workdir, options.resume
     err = Console(stderr=True)
-    out = Console(soft_wrap=True)
+    out = Console(file=sys.stdout, soft_wrap=True)  # bound now: see the Ray executor below
+    if options.executor == "ray":
+        # Ray's driver prints cluster events (a node marked dead) to sys.stdout from a thread of its own:
+        # they go to stderr, and stdout carries only the result (-o json stays parseable).
+        sys.stdout = sys.stderr
     try:
         config_maps = load_config_maps(options.configmaps)
         document = load_experiment_document(file, name=name, overrides=options.overrides, config_maps=config_maps)
@@ -81,7 +92,7 @@ def run_file(options: RunOptions) -> int:
         _error(err, str(exc))
         return EXIT_INVALID
     except InvalidExperimentError as exc:
-        err.print(f"[red]{exc}[/]", highlight=False)
+        err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)  # one error per line, never cut
         return EXIT_INVALID
     except ValueError as exc:
         _error(err, str(exc))
@@ -106,6 +117,7 @@ def run_file(options: RunOptions) -> int:
             raise RunRefused(not_in_store_message(str(namespace), str(experiment_name), shown_url(url)))
         store = open_store(db_url, workdir)
         check_runnable(experiment, image_map, trial_spec)
+        executor = create_executor(options.executor, options.ray_address)
         plan = plan_run(store, experiment, resume=resume)
         if plan.action == "finished":
             assert plan.record is not None
@@ -121,7 +133,7 @@ def run_file(options: RunOptions) -> int:
             with Progress(err, str(experiment.metadata.name), metric) as progress, _log_lines(err), db_manager:
                 controller = ExperimentController(
                     experiment, store, workdir=workdir, image_map=image_map, trial_spec=trial_spec,
-                    on_change=progress.update, trial_env=db_manager.trial_env,
+                    on_change=progress.update, trial_env=db_manager.trial_env, executor=executor,
                 )  # fmt: skip
                 ended = _run_interruptibly(controller)
             if ended is None:
@@ -130,7 +142,7 @@ def run_file(options: RunOptions) -> int:
             status = ended
         _print_result(out, store, experiment.to_dict(), status, options.output)
         return EXIT_FAILED if _failed(status) else EXIT_SUCCEEDED
-    except (RunRefused, StoreError) as exc:
+    except (RunRefused, StoreError, ExecutorUnavailableError) as exc:
         _error(err, str(exc))
         return EXIT_INVALID
     except DBAPIError as exc:
@@ -260,17 +272,17 @@ def _failed(status: dict[str, Any]) -> bool:
 def _print_result(out: Console, store: Store, document: dict[str, Any], status: dict[str, Any], output: str) -> None:
     final = {**document, "status": status}
     if output == "json":
-        sys.stdout.write(json.dumps(final, indent=2) + "\n")
+        out.file.write(json.dumps(final, indent=2) + "\n")
         return
     if output == "yaml":
-        sys.stdout.write(yaml.safe_dump(final, sort_keys=False))
+        out.file.write(yaml.safe_dump(final, sort_keys=False))
         return
     record = store.get_experiment(document["metadata"]["name"], document["metadata"]["namespace"])
     assert record is not None
     trials = store.list_trials(record.id)
     best = (status.get("currentOptimalTrial") or {}).get("bestTrialName")
     objective = document["spec"]["objective"]["objectiveMetricName"]
-    out.print(trials_table(trials, objective, best))
+    out.print(trials_table(trials, objective, best, optimal_value(status, objective)))
     ended = next(
         (
             c
@@ -281,4 +293,4 @@ def _print_result(out: Console, store: Store, document: dict[str, Any], status: 
     )
     if ended:
         out.print(f"Experiment {document['metadata']['name']} {ended['type']}: {ended['reason']} ({ended['message']})")
-    out.print(optimal_summary(status))
+    out.print(optimal_summary(status, str(document["spec"]["algorithm"]["algorithmName"])))

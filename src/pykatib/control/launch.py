@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -21,16 +22,23 @@ from pykatib.control.sidecar import custom_collector, sidecar_process
 from pykatib.execute.base import LaunchSpec
 from pykatib.execute.gpus import container_gpus
 from pykatib.execute.localize import ImageMap, PathRules
+from pykatib.execute.resources import container_requests
 from pykatib.execute.trial_venv import SCRIPTS, TrialVenv
 from pykatib.metrics.collector import TrialCollector
 from pykatib.report import TRIAL_DIR_ENV, TRIAL_NAME_ENV
 from pykatib.spec.models import CollectorKind, Experiment
 from pykatib.trial.job import ContainerProcess, active_deadline_seconds, job_processes
+from pykatib.trial.workflow import WorkflowPlan, is_workflow, runner_document, workflow_plan
 
 PRIMARY_LOG = "trial.log"
 # The trial's namespace, for code that would read it from its pod (the DB manager's SDK shim reads it).
 TRIAL_NAMESPACE_ENV = "PYKATIB_TRIAL_NAMESPACE"
 ROOTFS = "rootfs"
+# An Argo Workflow trial: the plan its runner reads, in the trial's directory, and the runner.
+WORKFLOW_PLAN = "workflow.json"
+WORKFLOW_RUNNER = "pykatib.trial.workflow_run"
+# Where a container finds a program named without a path: its image's PATH (Debian's default one).
+IMAGE_PATH = ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin")
 
 
 class TrialLaunchError(ValueError):
@@ -88,12 +96,15 @@ def prepare_trial(
     template = experiment.spec.trial_template
     assert template is not None
     job = render_trial(experiment, trial_name, assignment, labels=labels, trial_spec=trial_spec)
-    processes = job_processes(
-        job,
-        primary_container_name=template.primary_container_name,
-        primary_pod_labels=template.primary_pod_labels,
-        entrypoint=image_map.entrypoint,
-    )
+    container, pod_labels = template.primary_container_name, template.primary_pod_labels
+    plan: WorkflowPlan | None = None
+    if is_workflow(job):  # an Argo Workflow's steps run in order, from one process (trial.workflow_run)
+        plan = workflow_plan(job, primary_container_name=container, primary_pod_labels=pod_labels,
+                             entrypoint=image_map.entrypoint)  # fmt: skip
+        processes = plan.processes
+    else:
+        processes = job_processes(job, primary_container_name=container, primary_pod_labels=pod_labels,
+                                  entrypoint=image_map.entrypoint)  # fmt: skip
     kind, metrics_path, file_format, filters = _collector_path(experiment)
     trial_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = pbt_checkpoint_path(experiment)
@@ -104,8 +115,13 @@ def prepare_trial(
     primary_rules = next(r for r, p in zip(rules, processes, strict=True) if p.primary)
     if checkpoint and not reattach:
         _seed_checkpoint(Path(primary_rules.map_path(checkpoint)), trial_dir, labels or {})
+    if not reattach:
+        for process, process_rules in zip(processes, rules, strict=True):
+            _write_files(process, process_rules)
     extra_env = {**(env or {}), TRIAL_NAMESPACE_ENV: str(experiment.metadata.namespace)}
     launches = [_launch(p, r, trial_name, trial_dir, venv, extra_env) for p, r in zip(processes, rules, strict=True)]
+    if plan is not None:
+        launches = [_workflow_launch(plan, launches, trial_dir, python, reattach)]
     collector_container = custom_collector(experiment)
     if collector_container is not None:
         primary = next(p for p in processes if p.primary)
@@ -138,7 +154,8 @@ def _rules(
     base = trial_dir if process.primary else trial_dir / "replicas" / process.key
     prefixes = [*process.volume_mount_paths, *extra]
     root = base / ROOTFS
-    return PathRules(image_map.resolve(process.image), root, tuple(prefixes), source_dir=source_dir, python=python)
+    image, workdir = image_map.resolve(process.image), image_map.workdir(process.image)  # workdir: relative paths
+    return PathRules(image, root, tuple(prefixes), source_dir=source_dir, python=python, image_workdir=workdir)
 
 
 def pbt_checkpoint_path(experiment: Experiment) -> str | None:
@@ -177,6 +194,7 @@ def _launch(
     extra_env: Mapping[str, str],
 ) -> LaunchSpec:  # fmt: skip
     argv = rules.map_argv(process.argv)
+    argv[:1] = [_image_program(program, rules) for program in argv[:1]]
     _check_program(process, argv, rules)
     for original, mapped in zip(process.argv, argv, strict=True):
         _make_parent(original, mapped, rules)
@@ -199,8 +217,54 @@ def _launch(
     if cwd != str(trial_dir):  # the trial directory itself exists already
         Path(cwd).mkdir(parents=True, exist_ok=True)
     log = trial_dir / (PRIMARY_LOG if process.primary else f"{process.key}.log")
-    gpus = container_gpus(process.container, process.key)
-    return LaunchSpec(process.key, argv, env, cwd, log, process.primary, gpus=gpus)
+    gpus, asked = container_gpus(process.container, process.key), container_requests(process.container, process.key)
+    return LaunchSpec(process.key, argv, env, cwd, log, process.primary, gpus=gpus, resources=asked,
+                      ends_with_primary=process.ends_with_primary)  # fmt: skip
+
+
+def _workflow_launch(
+    plan: WorkflowPlan, launches: list[LaunchSpec], trial_dir: Path, python: str, reattach: bool
+) -> LaunchSpec:
+    """The one process of a Workflow trial: its runner, with the primary step's log, environment and
+    directory, reading the steps as ``_launch`` prepared them (only their own variables: the rest it has)."""
+    primary = next(launch for launch in launches if launch.primary)
+    launched = {
+        launch.key: {
+            "argv": launch.argv, "cwd": launch.cwd, "log": str(launch.log_file), "primary": launch.primary,
+            "env": {k: v for k, v in launch.env.items() if primary.env.get(k) != v},
+            "unset": [k for k in primary.env if k not in launch.env],
+        }
+        for launch in launches
+    }  # fmt: skip
+    path = trial_dir / WORKFLOW_PLAN
+    if not (reattach and path.exists()):  # a re-attached runner has read its plan already
+        path.write_text(json.dumps(runner_document(plan, launched)))
+    return dataclasses.replace(primary, argv=[python, "-m", WORKFLOW_RUNNER, str(path)])
+
+
+def _image_program(program: str, rules: PathRules) -> str:
+    """A program named without a path (``mpirun``) that the mapped image holds in a directory of its PATH
+    runs from there, as in its container; any other is left to this machine's PATH."""
+    if not program or "/" in program or rules.image_root is None:
+        return program
+    for directory in IMAGE_PATH:
+        candidate = rules.image_root / directory / program
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return program
+
+
+def _write_files(process: ContainerProcess, rules: PathRules) -> None:
+    """The files the operator mounts into the pod (the MPI hostfile), at their place in the replica's root;
+    a script (``#!``) is made executable, as the ConfigMap's mode makes it."""
+    for path, content in process.files.items():
+        local = Path(rules.map_path(path))
+        if not local.is_relative_to(rules.rootfs):
+            continue  # the mapped image holds that file itself: never write outside the trial
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(content)
+        if content.startswith("#!"):
+            local.chmod(0o755)
 
 
 def _make_parent(original: str, mapped: str, rules: PathRules) -> None:

@@ -7,10 +7,12 @@ Call order for one trial, as the controller makes it:
    (one LaunchSpec per process, exactly one of them primary); it returns a :class:`TrialHandle` as soon as
    every replica has started. An exception leaves nothing running. A ``sidecar`` launch (a Custom metrics
    collector) runs beside the replicas: it is not a replica, and gets SIGTERM once they have all ended.
+   A replica that ``ends_with_primary`` (an MPIJob's worker) is stopped as soon as the primary has ended.
 2. ``TrialHandle.wait()`` once, while the controller polls the trial's metrics collector; it returns each
    replica's exit code when all have ended (None for a replica that vanished without one: a lost trial).
    When the primary fails, the handle stops the other replicas (the job has failed), and when they have
-   all ended it stops whatever they left behind, as a pod's teardown would.
+   all ended it stops whatever they left behind, as a pod's teardown would. The exit of a replica that
+   ends with the primary is not in the result: the job's outcome is the primary's.
 3. ``TrialHandle.stop()`` at any time (early stopping, deadline, the experiment's end): stops every
    replica; ``wait()`` then returns.
 
@@ -22,7 +24,7 @@ from nothing first has its files removed with ``Executor.remove(trial_dir)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -30,9 +32,10 @@ from typing import Protocol
 @dataclass
 class LaunchSpec:
     """One process of a trial: its argv (never passed through a shell), environment, working directory,
-    the file its stdout and stderr go to, and whether it is the primary replica (whose exit decides) or a
+    the file its stdout and stderr go to, and whether it is the primary replica (whose exit decides), a
     sidecar (it runs until the replicas have ended, then has a grace period to finish; its code is not
-    reported)."""
+    reported), or a replica that ends with the primary (stopped once the primary has ended, as the MPI
+    operator deletes the workers once the launcher is done; its code is not reported)."""
 
     key: str
     argv: list[str]
@@ -41,7 +44,10 @@ class LaunchSpec:
     log_file: Path
     primary: bool
     sidecar: bool = False
+    ends_with_primary: bool = False
     gpus: int = 0  # the nvidia.com/gpu its container asks for (execute.gpus hands them out)
+    # What its container asks for (execute.resources: cpu in cores, memory in bytes, extended resources).
+    resources: dict[str, float] = field(default_factory=dict)
 
 
 class TrialHandle(Protocol):

@@ -28,6 +28,7 @@ import uvicorn
 
 from pykatib.dbmanager import DEFAULT_PORT as DB_MANAGER_PORT
 from pykatib.dbmanager import PORT_FILE, DBManager, listen_again, remember_port, trial_resolver
+from pykatib.execute.choice import create_executor
 from pykatib.execute.localize import ImageMap, default_image_map
 from pykatib.server.api import create_app
 from pykatib.server.core_kinds import stored_config_maps
@@ -65,6 +66,8 @@ class ServerOptions:
     tls_cert: Path | None = None  # with tls_key: the server's own certificate instead of a self-signed one
     tls_key: Path | None = None
     grpc_port: int | None = None  # the DB manager's; None: Katib's 6789, or a free port when it is taken
+    executor: str = "local"  # where trials run: local processes, or "ray" (a Ray cluster at ray_address)
+    ray_address: str | None = None
 
 
 class Guard:
@@ -155,6 +158,7 @@ def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     image_map = default_image_map()
     image_map.update(ImageMap.parse_options(options.images))
+    executor = create_executor(options.executor, options.ray_address)  # a missing Ray cluster: refused at start
     if (options.tls_cert is None) != (options.tls_key is None):
         raise ServerRefused("--tls-cert and --tls-key go together")
     # With a token, https: kubectl sends a token only over TLS, and a token sent in clear is no secret.
@@ -178,7 +182,7 @@ def _serve_home(options: ServerOptions, home: Path, workdir: Path) -> int:
     owner = LeaseOwner.this_process(holder=f"pykatib server at {url}")
     supervisor = Supervisor(
         store, workdir=workdir, image_map=image_map, owner=owner, config_maps=lambda: stored_config_maps(store),
-        trial_env=db_manager.trial_env(),
+        trial_env=db_manager.trial_env(), executor=executor,
     )  # fmt: skip
     resources = Resources(store, supervisor, workdir=workdir, image_map=image_map)
     closing = asyncio.Event()

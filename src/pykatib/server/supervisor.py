@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pykatib.control.runner import ExperimentController
+from pykatib.execute.base import Executor
 from pykatib.execute.localize import ImageMap
 from pykatib.server.names import SOURCE_DIR_ANNOTATION, STOP_ANNOTATION
 from pykatib.server.objects import ExperimentParser
@@ -61,9 +62,12 @@ class Supervisor:
         config_maps: Callable[[], ConfigMaps],
         rescan_seconds: float = LEASE_SECONDS,
         trial_env: Mapping[str, str] | None = None,
+        executor: Executor | None = None,
     ) -> None:
-        """``trial_env``: what every trial process gets (the DB manager's address, see ``dbmanager.host``)."""
+        """``trial_env``: what every trial process gets (the DB manager's address, see ``dbmanager.host``);
+        ``executor``: what runs every experiment's trials (default: this machine's processes)."""
         self.store = store
+        self.executor = executor
         self.trial_env = dict(trial_env or {})
         self.workdir = workdir
         self.image_map = image_map
@@ -229,7 +233,7 @@ class Supervisor:
         return ExperimentController(
             parsed.experiment.model_copy(deep=True), self.store, workdir=self.workdir, image_map=self.image_map,
             trial_spec=parsed.trial_spec, owner=self.owner, source_dir=source_dir, stored=True,
-            trial_env=self.trial_env,
+            trial_env=self.trial_env, executor=self.executor,
         )  # fmt: skip
 
     async def _run(self, key: Key, controller: ExperimentController) -> None:
