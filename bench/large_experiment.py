@@ -218,9 +218,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(home: Path, token: str | None, log: Path) -> Iterator[Server]:
-    """`pykatib server --port 0 --home HOME` until the block ends (SIGTERM, then SIGKILL after 15 s)."""
-    command = [sys.executable, "-m", "pykatib.cli", "server", "--port", "0", "--home", str(home)]
+def server(home: Path, token: str | None, log: Path, *extra: str) -> Iterator[Server]:
+    """`pykatib server --port 0 --home HOME EXTRA` until the block ends (SIGTERM, then SIGKILL after 15 s)."""
+    command = [sys.executable, "-m", "pykatib.cli", "server", "--port", "0", "--home", str(home), *extra]
     if token:
         command += ["--token", token]
     info = home / "server.json"

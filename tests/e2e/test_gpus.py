@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import signal
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from e2e_support import make_experiment, run_pykatib, trials_of, write_experiment, write_script
-from pykatib.execute.gpus import GpuPool, GpuRequestError, container_gpus, detect_gpus
+from e2e_support import (
+    make_experiment,
+    process_alive,
+    run_pykatib,
+    start_pykatib,
+    trials_of,
+    write_experiment,
+    write_script,
+)
+from pykatib.execute.base import LaunchSpec
+from pykatib.execute.gpus import GpuExecutor, GpuPool, GpuRequestError, container_gpus, detect_gpus
+from pykatib.execute.local import LocalExecutor
 
 # Each trial records the devices it sees and when it held them.
 TRIAL = """
@@ -114,3 +128,66 @@ def test_a_trial_asking_for_more_devices_than_there_are_fails_with_the_reason(
     [trial] = trials_of(workdir, "e2e")
     assert "asks for 2 nvidia.com/gpu, and this machine has 1" in str(trial.message)
     assert _seen(workdir) == []
+
+
+def test_a_trial_keeps_its_devices_when_its_controller_dies(
+    tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock file names the trial's process: another pykatib on the machine does not take its device
+    while the orphaned trial runs, and takes it once the trial has ended."""
+    devices = _devices(1)
+    monkeypatch.setenv("PYKATIB_GPUS", ",".join(devices))
+    script = write_script(tmp_path, "trial.py", "import sys, time\ntime.sleep(float(sys.argv[2]))\nprint('loss=1')\n")
+    doc = make_experiment(["python3", str(script), "${trialParameters.x}", "4"], maxTrialCount=1, parallelTrialCount=1)
+    doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "limits": {"nvidia.com/gpu": 1}
+    }
+    proc = start_pykatib(write_experiment(tmp_path, doc), "--workdir", str(workdir))
+    pool = GpuPool(devices)
+    deadline = time.monotonic() + 60
+    while not list(workdir.glob("experiments/*/*/trials/*/gpus.json")) or pool.try_take(1) is not None:
+        pool.release(devices)
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    [pid_file] = workdir.glob("experiments/*/*/trials/*/processes.json")
+    trial_pid = json.loads(pid_file.read_text())["processes"][0]["pid"]
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert pool.try_take(1) is None  # the trial still runs: its device stays taken
+    while process_alive(trial_pid):
+        assert time.monotonic() < deadline + 30
+        time.sleep(0.1)
+    assert pool.try_take(1) == devices
+    pool.release(devices)
+
+
+def test_an_mpi_launcher_sees_the_devices_of_its_workers(tmp_path: Path) -> None:
+    """mpirun starts the ranks as the launcher's children: they need the workers' devices."""
+    devices = _devices(2)
+    executor = GpuExecutor(LocalExecutor(), GpuPool(devices, tmp_path / "locks"))
+    trial_dir = tmp_path / "trial"
+    env = {"PATH": os.environ["PATH"]}
+    show = [sys.executable, "-c", "import os; print(os.environ['CUDA_VISIBLE_DEVICES'])"]
+    launches = [
+        LaunchSpec("launcher-0", show, env, str(tmp_path), trial_dir / "trial.log", primary=True),
+        *(
+            LaunchSpec(
+                f"worker-{i}",
+                ["sleep", "30"],
+                env,
+                str(tmp_path),
+                trial_dir / f"worker-{i}.log",
+                primary=False,
+                ends_with_primary=True,
+                gpus=1,
+            )
+            for i in range(2)
+        ),
+    ]
+
+    async def run() -> dict[str, int | None]:
+        handle = await executor.start("t", trial_dir, launches)
+        return await handle.wait()
+
+    assert asyncio.run(run()) == {"launcher-0": 0}
+    assert sorted((trial_dir / "trial.log").read_text().strip().split(",")) == sorted(devices)

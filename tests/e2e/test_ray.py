@@ -189,6 +189,34 @@ def test_a_custom_resource_places_trials_on_its_node(tmp_path: Path, cluster: Cl
     assert {s["devices"] for s in seen.values()} == {""}  # no GPU asked, none seen
 
 
+def _leftovers() -> tuple[list[str], list[str]]:
+    """pykatib's actors still alive and placement groups not removed, on the whole cluster."""
+    actors = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "pykatib"]
+    groups = [g["name"] for g in ray.util.placement_group_table().values() if g["state"] != "REMOVED"]
+    return actors, [g for g in groups if g.startswith("trial-")]
+
+
+def test_a_killed_controller_re_attaches_to_its_trials_on_resume(tmp_path: Path, cluster: Cluster) -> None:
+    workdir = tmp_path / "state"
+    path = _experiment(tmp_path, {"cpu": "1"}, trials=4, parallel=2, pause=3.0)
+    args = ["--workdir", str(workdir), "--executor", "ray", "--ray-address", cluster.address]
+    first = start_pykatib(path, *args)
+    deadline = time.monotonic() + 120
+    while len(_seen(workdir)) < 2:
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.1)
+    running = set(_seen(workdir))
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    again = start_pykatib(path, *args, "--resume")
+    _, stderr = again.communicate(timeout=240)
+    assert again.returncode == 0, stderr
+    trials = trials_of(workdir, "e2e")
+    assert sorted(t.phase for t in trials) == ["Succeeded"] * 4, [(t.name, t.phase, t.reason) for t in trials]
+    assert running <= {t.name for t in trials}  # followed to their end, not replaced
+    assert _leftovers() == ([], [])  # every trial's actors and placement group are gone
+
+
 def test_a_dead_node_loses_its_trials_and_the_experiment_still_finishes_exactly(
     tmp_path: Path, cluster: Cluster
 ) -> None:
@@ -227,3 +255,12 @@ def test_no_cluster_at_the_address_is_refused_at_once(tmp_path: Path) -> None:
     assert f"no Ray cluster at 127.0.0.1:{port}" in stderr and "ray start --head" in stderr
     assert stdout == "" and "Traceback" not in stderr
     assert not (tmp_path / "state" / "experiments").exists()
+
+
+def test_a_trial_no_node_can_hold_fails_with_the_reason(tmp_path: Path, cluster: Cluster) -> None:
+    workdir = tmp_path / "state"
+    path = _experiment(tmp_path, {"nvidia.com/gpu": 3}, trials=1, parallel=1, pause=0)  # the GPU node has 2
+    code, status, stderr = _run(path, workdir, cluster)
+    assert status.get("trialsFailed") == 1, (code, status, stderr)
+    [trial] = trials_of(workdir, "e2e")
+    assert "asks for CPU 1, GPU 3 on one node, and no node of the Ray cluster has that" in str(trial.message)

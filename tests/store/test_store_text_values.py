@@ -68,3 +68,11 @@ def test_a_database_from_before_text_values_is_upgraded(db_url: str) -> None:
         assert [o.value for o in store.list_observations(trial_id)] == [0.25]
         store.add_observations([ObservationRow(trial_id, "Best-Genotype", GENOTYPE, T0)])
         assert [o.value for o in store.list_observations(trial_id, "Best-Genotype")] == [GENOTYPE]
+
+
+def test_a_text_value_of_a_whole_log_line_fits_on_every_backend(store: Store) -> None:
+    """The tailer passes lines up to 1 MiB; MySQL's TEXT would hold 64 KiB (LONGTEXT does)."""
+    _experiment_id, trial_id = _trial(store)
+    long_value = "G" * 300_000
+    store.add_observations([ObservationRow(trial_id, "Best-Genotype", long_value, T0)])
+    assert [o.value for o in store.list_observations(trial_id)] == [long_value]

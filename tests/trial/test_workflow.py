@@ -156,6 +156,20 @@ def test_primary_step_is_the_one_matching_primary_pod_labels() -> None:
     ]
 
 
+def test_a_gpu_on_a_step_other_than_the_primary_is_refused() -> None:
+    """The workflow is one process holding the primary step's resources: another step's GPUs cannot be given."""
+    steps = {"name": "main", "steps": [[{"name": "a", "template": "a"}], [{"name": "b", "template": "b"}]]}
+    prep = echo("a")
+    prep["container"]["resources"] = {"limits": {"nvidia.com/gpu": 1}}
+    train = echo("b", primary=True)
+    train["container"]["resources"] = {"limits": {"nvidia.com/gpu": 1}}
+    assert problems(workflow([steps, prep, train])) == [
+        "spec.trialTemplate.trialSpec.spec.templates (step a-0): pykatib gives GPUs (nvidia.com/gpu) only to the "
+        "primary step of a Workflow"
+    ]
+    assert plan_of(workflow([steps, echo("a"), train])).processes[1].primary  # the primary's own GPU is fine
+
+
 def test_unsupported_parts_are_refused_with_their_fields() -> None:
     job = workflow(
         [

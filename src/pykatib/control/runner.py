@@ -40,9 +40,10 @@ from pykatib.control.store_queue import StoreQueue
 from pykatib.control.trial_state import TrialState
 from pykatib.earlystop import EarlyStopper, create_early_stopper
 from pykatib.execute.base import Executor, LaunchSpec, TrialHandle
-from pykatib.execute.gpus import GpuExecutor, GpuRequestError
+from pykatib.execute.gpus import GpuExecutor
 from pykatib.execute.local import LocalExecutor
 from pykatib.execute.localize import ImageMap
+from pykatib.execute.resources import ResourceError
 from pykatib.execute.trial_venv import TrialVenv
 from pykatib.metrics.observation import Observation
 from pykatib.metrics.strategy import MetricSummary, summarize
@@ -409,6 +410,9 @@ class ExperimentController:
     async def _run_trial(self, trial: TrialState, handle: TrialHandle | None) -> None:
         """Start (or follow) one trial to its end, streaming its observations into the store."""
         if trial.halted:
+            if handle is not None:  # re-attached: its processes run, and hold what they took (GPUs)
+                await handle.stop()
+                await handle.wait()
             return  # stopped before it started: the controller records why
         try:
             try:
@@ -429,7 +433,7 @@ class ExperimentController:
             if handle is None:
                 try:
                     handle = await self._start(trial, launch.launches)
-                except GpuRequestError as exc:
+                except ResourceError as exc:  # more GPUs than the machine has, no node that fits
                     await self._end_trial(
                         trial, TrialPhase.FAILED, TrialReason.FAILED, f"the trial could not be started: {exc}"
                     )

@@ -17,6 +17,7 @@ from pykatib.control.launch import TrialLaunchError, prepare_trial
 from pykatib.control.render import TrialRenderError
 from pykatib.earlystop import early_stopping_available
 from pykatib.execute.localize import ImageMap
+from pykatib.execute.resources import ResourceError
 from pykatib.execute.trial_venv import TrialVenv
 from pykatib.metrics.collector import CollectorUnavailableError
 from pykatib.spec.conditions import ExperimentCondition, ExperimentReason
@@ -63,7 +64,7 @@ def check_runnable(
         try:
             prepare_trial(experiment, f"{experiment.metadata.name}-check", sample, Path(tmp), image_map,
                           trial_spec=trial_spec, source_dir=source_dir)  # fmt: skip
-        except (TrialLaunchError, TrialJobError, TrialRenderError, CollectorUnavailableError) as exc:
+        except (TrialLaunchError, TrialJobError, TrialRenderError, CollectorUnavailableError, ResourceError) as exc:
             raise RunRefused(f"the trial template cannot run here: {exc}") from exc
 
 

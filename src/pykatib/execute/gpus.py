@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pykatib.execute.base import Executor, LaunchSpec, TrialHandle
+from pykatib.execute.resources import ResourceError
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPUS_ENV = "PYKATIB_GPUS"
@@ -36,7 +38,7 @@ GPUS_FILE = "gpus.json"  # in a trial's directory: the devices each replica hold
 POLL_SECONDS = 0.2
 
 
-class GpuRequestError(ValueError):
+class GpuRequestError(ResourceError):
     """A container's GPU request cannot be met here (not an integer, or more devices than the machine has)."""
 
 
@@ -77,24 +79,46 @@ def detect_gpus(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 class GpuPool:
-    """This machine's devices, taken and freed with one lock file each (shared by every pykatib process)."""
+    """This machine's devices, taken and freed with one lock file each (shared by every pykatib process).
+
+    A device is taken while a process holds the flock on its file, and also while the file names a live
+    trial process (written once the trial has started): a trial whose controller died keeps its devices
+    until it ends or a restarted controller takes them back.
+    """
 
     def __init__(self, devices: Sequence[str], lock_dir: Path | None = None) -> None:
         self.devices = list(devices)
         self.lock_dir = lock_dir or Path(tempfile.gettempdir()) / f"pykatib-gpus-{os.getuid()}"
         self._held: dict[str, int] = {}  # device -> the open lock file
+        self._checked = False
 
     def _lock_path(self, device: str) -> Path:
         return self.lock_dir / (re.sub(r"[^A-Za-z0-9._-]", "_", device) + ".lock")
 
-    def _try_lock(self, device: str) -> bool:
+    def _check_dir(self) -> None:
+        """The lock directory is this user's own (in a shared /tmp, another user could make it first)."""
+        if self._checked:
+            return
+        self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(self.lock_dir)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise GpuRequestError(
+                f"{self.lock_dir} (where pykatib locks GPUs) must be a directory of this user's with mode 0700"
+            )
+        self._checked = True
+
+    def _try_lock(self, device: str, owner: int | None = None) -> bool:
         if device in self._held:
             return False
-        self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self._lock_path(device), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._check_dir()
+        fd = os.open(self._lock_path(device), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            os.close(fd)
+            return False
+        holder = _holder(os.pread(fd, 64, 0))
+        if holder is not None and holder != owner:  # a trial left running by a controller that died
             os.close(fd)
             return False
         self._held[device] = fd
@@ -125,16 +149,58 @@ class GpuPool:
             await asyncio.sleep(POLL_SECONDS)
         return taken
 
-    def retake(self, devices: Sequence[str]) -> None:
-        """Take again what a re-attached trial holds; a device someone else took meanwhile stays shared."""
+    def mark(self, devices: Sequence[str], pid: int | None) -> None:
+        """Name the trial process that uses these devices in their lock files (it outlives a controller)."""
+        if pid is None:
+            return
+        record = f"{pid} {_start_time(pid)}".encode()
         for device in devices:
-            self._try_lock(device)
+            fd = self._held.get(device)
+            if fd is not None:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, record, 0)
+
+    def retake(self, devices: Sequence[str], owner: int | None) -> list[str]:
+        """Take again what a re-attached trial (process ``owner``) holds; the devices taken. One another
+        controller took meanwhile stays shared (and is not given back by this trial)."""
+        return [device for device in devices if self._try_lock(device, owner)]
 
     def release(self, devices: Sequence[str]) -> None:
         for device in devices:
             fd = self._held.pop(device, None)
             if fd is not None:
+                os.ftruncate(fd, 0)
                 os.close(fd)  # closing the only descriptor releases the flock
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (with the pid: one process, not a reused pid)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def _holder(record: bytes) -> int | None:
+    """The live trial process a lock file names, or None (none named, or it has ended)."""
+    try:
+        pid_text, started = record.decode().split()
+        pid = int(pid_text)
+    except ValueError:
+        return None
+    if started == "?" or _start_time(pid) == started:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        state = Path(f"/proc/{pid}/stat")
+        with contextlib.suppress(OSError, IndexError):
+            if state.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return None
+        return pid
+    return None
 
 
 class _HandleWithGpus:
@@ -194,10 +260,14 @@ class GpuExecutor:
         try:
             given: dict[str, list[str]] = {}
             rest = list(taken)
+            for launch in launches:
+                given[launch.key], rest = rest[: launch.gpus], rest[launch.gpus :]
+            # An MPIJob's launcher runs the ranks itself (mpirun starts them as its children, where the operator
+            # would exec them in the workers' pods): it sees the devices of the workers that end with it.
+            hosted = [d for launch in launches if launch.ends_with_primary for d in given[launch.key]]
             placed = []
             for launch in launches:
-                mine, rest = rest[: launch.gpus], rest[launch.gpus :]
-                given[launch.key] = mine
+                mine = given[launch.key] + (hosted if launch.primary else [])
                 env = dict(launch.env)
                 if VISIBLE_ENV not in env:  # the container's own setting wins
                     env[VISIBLE_ENV] = ",".join(mine)
@@ -209,6 +279,7 @@ class GpuExecutor:
         except BaseException:
             self.pool.release(taken)
             raise
+        self.pool.mark(taken, handle.pid)
         return _HandleWithGpus(handle, self.pool, taken)
 
     def _machine_has_gpus(self) -> bool:
@@ -226,8 +297,7 @@ class GpuExecutor:
             devices = [str(d) for held in given.values() for d in held]
         if not devices:
             return handle
-        self.pool.retake(devices)
-        return _HandleWithGpus(handle, self.pool, devices)
+        return _HandleWithGpus(handle, self.pool, self.pool.retake(devices, handle.pid))
 
     def remove(self, trial_dir: Path) -> None:
         self.inner.remove(trial_dir)

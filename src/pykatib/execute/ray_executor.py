@@ -25,6 +25,7 @@ from typing import Any
 
 from pykatib.execute.base import LaunchSpec
 from pykatib.execute.ray_replica import Replica
+from pykatib.execute.resources import ResourceError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ RECORD_FILE = "ray.json"
 POLL_SECONDS = 0.25
 STOP_GRACE_SECONDS = 3.0
 SIDECAR_GRACE_SECONDS = 30.0
-_NOT_RAY = {"cpu", "memory", "nvidia.com/gpu", "ephemeral-storage"}
+_NOT_RAY = {"cpu", "memory", "nvidia.com/gpu", "ephemeral-storage", "storage"}  # and hugepages-*
 
 
 class RayUnavailableError(RuntimeError):
@@ -61,7 +62,7 @@ def ray_options(launch: LaunchSpec) -> dict[str, Any]:
     options: dict[str, Any] = {"num_cpus": asked.get("cpu", 1.0), "num_gpus": launch.gpus}
     if asked.get("memory"):
         options["memory"] = int(asked["memory"])
-    custom = {name: value for name, value in asked.items() if name not in _NOT_RAY and value}
+    custom = {n: v for n, v in asked.items() if n not in _NOT_RAY and not n.startswith("hugepages-") and v}
     if custom:
         options["resources"] = custom
     return options
@@ -125,6 +126,7 @@ class RayExecutor:
         ]
         _write_record(trial_dir, prefix, members)
         try:
+            await asyncio.to_thread(_check_feasible, [_bundle(o) for o in options])
             await group.ready()  # waits for room on one node
             actor_class = _actor_class()
             actors = []
@@ -158,6 +160,8 @@ class RayExecutor:
         except (FileNotFoundError, ValueError, TypeError, KeyError):
             return None
         self.connect()
+        if all(m.ended for m in members):  # it ended, its codes recorded, before the controller went
+            return RayTrial(name, trial_dir, members, prefix, [None] * len(members))
         import ray
 
         alive = []
@@ -218,9 +222,12 @@ class RayTrial:
                     await self._stop([m for m in self.members if m.sidecar and not m.ended], SIDECAR_GRACE_SECONDS)
                 if not all(m.ended for m in self.members):
                     await asyncio.sleep(POLL_SECONDS)
+            # The codes first, then the actors that held them go: a controller that dies in between finds the
+            # trial's end in its record (reattach) instead of a trial lost.
+            _write_record(self.trial_dir, self.group, self.members)
         finally:
-            await asyncio.to_thread(_release, self.group, self.members)
-            (self.trial_dir / RECORD_FILE).unlink(missing_ok=True)
+            # stop=True: what a replica left in its process group (its own session) ends with it.
+            await asyncio.to_thread(_release, self.group, self.members, stop=True)
         self.replicas_ended = True
         return {m.key: m.code for m in replicas if not (m.ends_with_primary and not m.primary)}
 
@@ -266,13 +273,32 @@ def _probe(address: str | None, timeout: float = 5.0) -> None:
         raise RayUnavailableError(f"no Ray cluster at {address}: {exc} (start one with `ray start --head`)") from None
 
 
+class RayUnschedulableError(ResourceError):
+    """No node of the cluster has what a trial asks for: it would wait forever."""
+
+
+def _check_feasible(bundles: list[dict[str, float]]) -> None:
+    """Refuse a trial no single node could ever hold (its replicas are packed onto one node)."""
+    import ray
+
+    needed: dict[str, float] = {}
+    for bundle in bundles:
+        for name, value in bundle.items():
+            needed[name] = needed.get(name, 0.0) + value
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(all(node.get(name, 0.0) >= value for name, value in needed.items()) for node in nodes):
+        return
+    asked = ", ".join(f"{name} {value:g}" for name, value in sorted(needed.items()))
+    raise RayUnschedulableError(f"asks for {asked} on one node, and no node of the Ray cluster has that")
+
+
 def _actor_prefix(trial_dir: Path) -> str:
     digest = hashlib.sha256(str(trial_dir.resolve()).encode()).hexdigest()[:16]
     return f"trial-{trial_dir.name}-{digest}"
 
 
 def _write_record(trial_dir: Path, group: str, members: list[_Member]) -> None:
-    fields = ("key", "actor_name", "log_file", "primary", "sidecar", "ends_with_primary")
+    fields = ("key", "actor_name", "log_file", "primary", "sidecar", "ends_with_primary", "code", "ended")
     data = {"group": group, "members": [{f: getattr(m, f) for f in fields} for m in members]}
     tmp = trial_dir / f"{RECORD_FILE}.tmp"
     tmp.write_text(json.dumps(data))
@@ -306,7 +332,7 @@ def _release(group: str, members: list[_Member], *, stop: bool = False) -> None:
             continue  # gone already
         with contextlib.suppress(ray.exceptions.RayError):
             if stop:
-                ray.get(actor.stop.remote(0.0), timeout=STOP_GRACE_SECONDS + 10)
+                ray.get(actor.close.remote(), timeout=STOP_GRACE_SECONDS + 10)
             ray.kill(actor, no_restart=True)
     with contextlib.suppress(Exception):  # gone already: Ray raises ValueError or its own errors
         remove_placement_group(get_placement_group(group))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,6 +66,12 @@ class Replica:
         self._signal(signal.SIGKILL)  # what the process left in its group, or the process itself
         self.proc.wait()
         return self._poll()
+
+    def close(self) -> int | None:
+        """Stop whatever is left (the process, or what it left in its group) and remove the output file."""
+        code = self.stop(0.0)
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return code
 
     def _poll(self) -> int | None:
         if self.code is None:

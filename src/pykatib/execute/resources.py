@@ -13,13 +13,14 @@ _SUFFIXES = {
     "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
     "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60, "m": Decimal("0.001"), "k": Decimal(10) ** 3,
     "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12, "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
+    "E": Decimal(10) ** 18, "n": Decimal("1e-9"), "u": Decimal("1e-6"),
 }  # fmt: skip
-_QUANTITY = re.compile(r"^([+]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_QUANTITY = re.compile(r"^([+]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
 
 
 class ResourceError(ValueError):
-    """A resource quantity that is not one Kubernetes would accept."""
+    """A resource request that cannot be met or is not one Kubernetes would accept (``execute.gpus``'s
+    GpuRequestError is one)."""
 
 
 def parse_quantity(value: object, where: str) -> float:

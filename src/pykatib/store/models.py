@@ -186,7 +186,7 @@ observation_logs = Table(
     Column("metric_name", String(METRIC_NAME_LENGTH), nullable=False),
     # A number, or NULL when the value is text (migration 0004: Katib's values are strings, e.g. a genotype).
     Column("value", Double, nullable=True),
-    Column("text", Text, nullable=True),
+    Column("text", JSON_TEXT, nullable=True),  # LONGTEXT on MySQL: a log line may hold up to 1 MiB
     # The time column makes the index serve "ordered by time" and "latest" reads without a sort.
     Index(None, "trial_id", "metric_name", "time"),
     **MYSQL_TABLE_ARGS,

@@ -462,6 +462,7 @@ class _Builder:
             matching = self.processes if len(self.processes) == 1 else []
         if len(matching) == 1:
             matching[0].primary = True
+            self._refuse_gpus_off_the_primary()
             return
         labels = ", ".join(f"{k}: {v}" for k, v in (wanted or {}).items())
         if not wanted:
@@ -472,6 +473,18 @@ class _Builder:
         else:
             message = f"no step's template has the labels {labels} (metadata.labels)"
         self.problems.append(("spec.trialTemplate.primaryPodLabels", message))
+
+    def _refuse_gpus_off_the_primary(self) -> None:
+        """The workflow is one process to the executor, holding the primary step's resources: the GPUs of
+        another step could not be given to it alone (every step sees the primary's)."""
+        for process in self.processes:
+            limits = {**((process.container.get("resources") or {}).get("requests") or {}),
+                      **((process.container.get("resources") or {}).get("limits") or {})}  # fmt: skip
+            if not process.primary and str(limits.get("nvidia.com/gpu", "0")).strip() not in ("0", ""):
+                self.problems.append((
+                    f"{TRIAL_SPEC_PATH}.spec.templates (step {process.key})",
+                    "pykatib gives GPUs (nvidia.com/gpu) only to the primary step of a Workflow",
+                ))  # fmt: skip
 
 
 def _topological(dependencies: dict[str, list[str]]) -> list[str] | None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -24,7 +25,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("observation_logs") as batch:
         batch.alter_column("value", existing_type=sa.Double(), nullable=True)
-        batch.add_column(sa.Column("text", sa.Text(), nullable=True))
+        # LONGTEXT on MySQL/MariaDB (TEXT holds 64 KiB; a collected line may hold up to 1 MiB).
+        text = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+        batch.add_column(sa.Column("text", text, nullable=True))
 
 
 def downgrade() -> None:
