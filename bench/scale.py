@@ -35,13 +35,13 @@ import sys
 import tempfile
 import textwrap
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import overhead
 from large_experiment import server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,29 +50,10 @@ GROUP = "/apis/kubeflow.org/v1beta1/namespaces/default/experiments"
 
 
 def experiment(name: str, trials: int, parallel: int) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": "main", "command": ["python3", "-c", CODE, "${trialParameters.x}"]}
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": name},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random", "algorithmSettings": [{"name": "random_state", "value": "1"}]},
-            "parallelTrialCount": parallel,
-            "maxTrialCount": trials,
-            "maxFailedTrialCount": trials,
-            "parameters": [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {"template": {"spec": {"containers": [container]}}},
-                },
-            },
-        },
-    }
+    """bench/overhead.py's experiment of the trivial trial; no failure ends it early."""
+    doc = overhead.experiment(name, ["python3", "-c", CODE, "${trialParameters.x}"], trials, parallel)
+    doc["spec"]["maxFailedTrialCount"] = trials
+    return doc
 
 
 def line(label: str, trials: int, seconds: float, base: float | None = None, peer: float | None = None) -> float:
@@ -87,14 +68,7 @@ def line(label: str, trials: int, seconds: float, base: float | None = None, pee
 
 
 def bare(trials: int, parallel: int, tmp: Path) -> float:
-    def one(i: int) -> None:
-        with open(tmp / f"bare-{i % parallel}.log", "ab") as log:
-            subprocess.run([sys.executable, "-c", CODE, "0.5"], stdout=log, stderr=subprocess.STDOUT, check=True)
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        list(pool.map(one, range(trials)))
-    return time.perf_counter() - start
+    return overhead.bare_pool([sys.executable, "-c", CODE, "0.5"], trials, parallel, tmp)
 
 
 def pykatib_run(doc: dict[str, Any], tmp: Path, *extra: str) -> float:
