@@ -1,9 +1,14 @@
-"""Helpers shared by the test packages: edit a nested experiment document by a dotted path."""
+"""Helpers shared by the test packages: edit a nested experiment document by a dotted path; import a stand-in
+image's script by its file path."""
 
 from __future__ import annotations
 
 import copy
+import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 
@@ -94,3 +99,17 @@ BASE: dict[str, Any] = {
 
 def base_experiment() -> dict[str, Any]:
     return copy.deepcopy(BASE)
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import a trainer script (or helper) by file path, without running its main(); the modules beside it
+    are importable while it loads (as in its image, where it runs from its own directory)."""
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(path.parent))

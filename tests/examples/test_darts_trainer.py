@@ -4,14 +4,14 @@ search, and the last line Katib's example collects with its metricsFormat."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests_support import load_module
 
 ROOT = Path(__file__).resolve().parents[2] / "examples" / "images" / "darts-cnn-cifar10" / "opt" / "darts-cnn-cifar10"
 RUN_TRIAL = ROOT / "run_trial.py"
@@ -29,21 +29,13 @@ GENOTYPE = re.compile(
 )
 
 
-def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("darts_run_trial", RUN_TRIAL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_arguments_are_read_as_the_example_passes_them() -> None:
-    settings, space, layers = _module().parse_args(ARGS)
+    settings, space, layers = load_module(RUN_TRIAL, "darts_run_trial").parse_args(ARGS)
     assert settings["num_epochs"] == "1" and settings["w_lr"] == 0.025 and settings["init_channels"] == "1"
     assert list(settings)[-1] == "stem_multiplier"
     assert (space, layers) == (["max_pooling_3x3"], 1)
     # Without the quotes too (a template that leaves them out), and None for batch_size.
-    settings, space, layers = _module().parse_args(
+    settings, space, layers = load_module(RUN_TRIAL, "darts_run_trial").parse_args(
         ["--algorithm-settings={'batch_size': null}", "--search-space=['skip_connection']", "--num-layers=2"]
     )
     assert (settings, space, layers) == ({"batch_size": None}, ["skip_connection"], 2)
@@ -51,7 +43,9 @@ def test_arguments_are_read_as_the_example_passes_them() -> None:
 
 def test_unreadable_arguments_are_refused_naming_them(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        _module().parse_args(["--algorithm-settings={'num_epochs': ", "--search-space=[]", "--num-layers=1"])
+        load_module(RUN_TRIAL, "darts_run_trial").parse_args(
+            ["--algorithm-settings={'num_epochs': ", "--search-space=[]", "--num-layers=1"]
+        )
     assert exited.value.code == 2
     assert "Katib's darts suggestion" in capsys.readouterr().err
 

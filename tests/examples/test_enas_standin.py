@@ -4,7 +4,6 @@ lines Katib's default StdOut collector reads."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests_support import load_module
 
 pytest.importorskip("torch", reason="torch is not installed: pip install 'pykatib[nas]'")
 
@@ -33,21 +34,9 @@ NN_CONFIG = (
 )
 
 
-def _module(name: str, path: Path) -> ModuleType:
-    sys.path.insert(0, str(ROOT))  # RunTrial.py imports ModelConstructor and op_library beside it
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(ROOT))
-
-
 @pytest.fixture(scope="module")
 def run_trial() -> ModuleType:
-    return _module("enas_run_trial", RUN_TRIAL)
+    return load_module(RUN_TRIAL, "enas_run_trial")
 
 
 def test_arguments_are_read_as_the_example_passes_them(run_trial: ModuleType) -> None:

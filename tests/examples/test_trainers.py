@@ -6,18 +6,18 @@ are shared between tests through module-scoped fixtures and kept to one epoch / 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+
+from tests_support import load_module
 
 IMAGES = Path(__file__).resolve().parents[2] / "examples" / "images"
 PYTORCH_MNIST = IMAGES / "pytorch-mnist" / "opt" / "pytorch-mnist" / "mnist.py"
@@ -58,19 +58,6 @@ def katib_metrics(text: str) -> dict[str, float]:
         for match in KATIB_FILTER.finditer(line):
             found[match.group(1)] = float(match.group(2))
     return found
-
-
-def load_module(path: Path, name: str) -> ModuleType:
-    """Import a trainer script (or helper) by file path, without running its main()."""
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(path.parent))
 
 
 # --------------------------------------------------------------------------------------------
