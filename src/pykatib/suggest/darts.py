@@ -15,6 +15,7 @@ from typing import Any
 
 from pykatib.spec.models import AlgorithmSetting, NasConfig
 from pykatib.spec.nas import darts_errors
+from pykatib.spec.settings import algorithm_settings
 from pykatib.suggest.base import Suggester, Suggestion, TrialResult
 from pykatib.suggest.registry import AlgorithmRefusedError
 
@@ -24,23 +25,9 @@ NAS_CONFIG = "nasConfig"
 RAW_SETTINGS = "algorithmSettings"
 _PATH = "spec.nasConfig"
 
-# Katib's get_algorithm_settings defaults, in its order (the order shows in the formatted string).
-DEFAULT_SETTINGS: dict[str, object] = {
-    "num_epochs": 50,
-    "w_lr": 0.025,
-    "w_lr_min": 0.001,
-    "w_momentum": 0.9,
-    "w_weight_decay": 3e-4,
-    "w_grad_clip": 5.0,
-    "alpha_lr": 3e-4,
-    "alpha_weight_decay": 1e-3,
-    "batch_size": 128,
-    "num_workers": 4,
-    "init_channels": 16,
-    "print_step": 50,
-    "num_nodes": 4,
-    "stem_multiplier": 3,
-}
+# Katib's get_algorithm_settings defaults, in its order (the order shows in the formatted string): the
+# settings table's (spec/_settings_algorithms.py, DARTS), which lists them as Katib's service does.
+DEFAULT_SETTINGS: dict[str, object] = algorithm_settings("darts", ())
 
 
 class NasConfigError(ValueError):
