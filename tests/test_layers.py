@@ -11,8 +11,9 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "pykatib"
 
 # Lowest first. A package may import packages of lower layers only; those of one layer are independent.
 LAYERS: list[set[str]] = [
-    # The template language and job kinds; metric parsing; Katib's gRPC API; a server's home and server.json.
-    {"trial", "metrics", "api", "home"},
+    # The template language and job kinds; metric parsing; Katib's gRPC API; a server's home and server.json;
+    # a process's identity on this machine.
+    {"trial", "metrics", "api", "home", "procs"},
     {"spec"},  # the Experiment: models, loading, defaults, validation, the algorithm registry
     {"store", "suggest", "earlystop", "execute", "report"},  # what the controller plugs together; report_metrics
     {"control", "progress", "dbmanager"},  # the controller; the live display; Katib's DB manager (gRPC)

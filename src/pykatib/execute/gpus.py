@@ -28,6 +28,7 @@ from typing import Any
 
 from pykatib.execute.base import Executor, LaunchSpec, TrialHandle
 from pykatib.execute.resources import ResourceError
+from pykatib.procs import process_alive, process_key
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPUS_ENV = "PYKATIB_GPUS"
@@ -153,7 +154,7 @@ class GpuPool:
         """Name the trial process that uses these devices in their lock files (it outlives a controller)."""
         if pid is None:
             return
-        record = f"{pid} {_start_time(pid)}".encode()
+        record = f"{pid} {process_key(pid) or '-'}".encode()
         for device in devices:
             fd = self._held.get(device)
             if fd is not None:
@@ -173,34 +174,14 @@ class GpuPool:
                 os.close(fd)  # closing the only descriptor releases the flock
 
 
-def _start_time(pid: int) -> str:
-    """The process's start time in clock ticks since boot (with the pid: one process, not a reused pid)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "?"
-
-
 def _holder(record: bytes) -> int | None:
-    """The live trial process a lock file names, or None (none named, or it has ended)."""
+    """The live trial process a lock file names (``GpuPool.mark``), or None (none named, or it has ended)."""
     try:
-        pid_text, started = record.decode().split()
+        pid_text, key = record.decode().split()
         pid = int(pid_text)
     except ValueError:
         return None
-    if started == "?" or _start_time(pid) == started:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        state = Path(f"/proc/{pid}/stat")
-        with contextlib.suppress(OSError, IndexError):
-            if state.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                return None
-        return pid
-    return None
+    return pid if process_alive(pid, None if key == "-" else key) else None
 
 
 class _HandleWithGpus:

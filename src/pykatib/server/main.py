@@ -30,6 +30,7 @@ from pykatib.dbmanager import DEFAULT_PORT as DB_MANAGER_PORT
 from pykatib.dbmanager import PORT_FILE, DBManager, listen_again, remember_port, trial_resolver
 from pykatib.execute.choice import create_executor
 from pykatib.execute.localize import ImageMap, default_image_map
+from pykatib.procs import process_key
 from pykatib.server.api import create_app
 from pykatib.server.core_kinds import stored_config_maps
 from pykatib.server.home import DB_MANAGER_KEY, LOCK_FILE, SERVER_FILE, default_home, write_atomically
@@ -40,7 +41,6 @@ from pykatib.server.supervisor import Supervisor
 from pykatib.server.tls import self_signed
 from pykatib.spec.limits import MAX_FILE_BYTES
 from pykatib.store import LeaseOwner, Store, open_store
-from pykatib.store.lease import process_key
 from pykatib.ui import is_ui, ui_allowed
 from pykatib.ui import refuse as refuse_ui
 

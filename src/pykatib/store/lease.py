@@ -17,7 +17,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from pathlib import Path
+
+from pykatib.procs import process_alive, process_key
 
 # How long a lease lasts without renewal, and how often its owner renews it. The expiry bounds how long a
 # controller that hangs (or loses the database) blocks another from taking over; renewal every few seconds
@@ -65,46 +66,6 @@ class Lease:
         return True
 
 
-def process_key(pid: int) -> str | None:
-    """The boot, pid namespace and start time of a process of this one's namespace (Linux /proc), or None
-    where they cannot be read."""
-    try:
-        start_ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-    return f"{_machine()}:{start_ticks}"
-
-
-def process_alive(pid: int, key: str | None) -> bool:
-    """Whether process ``pid`` of this host still runs and is the same process that ``key`` recorded."""
-    if key is not None and not key.startswith(f"{_machine()}:"):
-        return True  # another boot or pid namespace: its pid cannot be looked up here; the expiry decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, owned by another user
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return True  # no /proc here: the pid exists, which is all that can be known
-    if fields[0] in ("Z", "X"):
-        return False  # exited, not yet reaped by its parent
-    return key is None or f"{_machine()}:{fields[19]}" == key
-
-
 @cache
 def _hostname() -> str:
     return socket.gethostname()
-
-
-@cache
-def _machine() -> str:
-    """This boot and pid namespace: where a pid means the same process."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return ""
-    return f"{boot}:{namespace}"
