@@ -10,16 +10,15 @@ and shown, and the page's data requests.
    bench/api_load.py does), then `pykatib server --port 0` on it (its own home, plain http on loopback). Then
    the same for 1,000 trials.
 2. REPEAT loads of its experiment page (/ui/experiments/NS/NAME) in Debian's Chromium (/usr/bin/chromium,
-   headless, through Playwright), each in a new browser context (no HTTP cache: Plotly.js is fetched and
+   headless, through Playwright), each in a new browser context (no HTTP cache: ECharts is fetched and
    compiled every time). The first load is the server's first answer for the experiment; later ones may find
    what the server keeps. Measured from outside the page's code: a script installed before navigation
    (`page.add_init_script`) checks every animation frame which of the plot containers of the page's HTML (the
-   elements `[id^="plot-"]`, which Plotly makes `.js-plotly-plot`) has finished a draw (Plotly's `_fullLayout`)
-   with data in it (a trace with at least one point, axis value or bar). Printed per load, then as medians
-   and max:
+   elements `[id^="plot-"]` of the cards shown) has finished drawing (ECharts' `finished` event) the data the
+   page last gave it, with points in it (the points are read back from ECharts at the end). Printed per load,
+   then as medians and max:
    - page fully drawn: from navigation start (performance.timeOrigin) to the end of the animation frame that
-     found every plot drawn with data, its commit included (Chromium composites in software here: the commit
-     reads each WebGL canvas back, waiting for the GPU process to draw it). Target: under 2 s;
+     found every plot drawn with data, its commit included. Target: under 2 s;
    - data requests: every request under /ui/api/ made before that moment (Resource Timing): their count and
      bytes, and the time from the first one's start to the last one's end. Target: under 1 s;
    - each request's queueing, wait for its first byte and download as the browser saw them; each endpoint's
@@ -27,13 +26,13 @@ and shown, and the page's data requests.
      the experiment's data also with `since=1`, every trial sent as changed: computed, never kept);
    - the page's own performance marks and measures when it sets them (experiment.js: `pykatib:data` when its
      data is parsed, `pykatib:<plot>` per plot drawn);
-   - as information, the page drawn on later visits in one context (Plotly.js from the HTTP cache).
+   - as information, the page drawn on later visits in one context (ECharts from the HTTP cache).
    `--profile`: two more loads of the largest experiment, one traced (Chromium's trace: the page's main thread
-   by kind of work, Plotly.js's evaluation, the GPU process's busy time), one with V8's sampling profiler (the
+   by kind of work, ECharts' evaluation, the GPU process's busy time), one with V8's sampling profiler (the
    page's JavaScript by script, and the inclusive time of each of the page's own functions: the plots' draws).
 A missing route, a failed request, an error in the page or a plot that never draws ends the run with a
-message naming them. `--quick`: 1,000 trials only, REPEAT 2. Chromium draws WebGL with SwiftShader, on the
-CPU, which the server and Chromium share with this process.
+message naming them. `--quick`: 1,000 trials only, REPEAT 2. The server and Chromium share this machine's
+CPU with this process.
 """
 
 from __future__ import annotations
@@ -73,27 +72,21 @@ SLACK_S = 3.0  # a finished experiment: its rows were written this long before t
 WATCH = r"""(() => {
   const bench = {expected: [], drawn: {}, frame: null, done: null, frames: 0};
   Object.defineProperty(window, '__pykatibBench', {value: bench});
-  const given = (v) => v !== null && v !== undefined;
-  const filled = (a) => a && typeof a.length === 'number' && Array.prototype.some.call(a, given);
-  const hasData = (gd) => (gd.data || []).some((t) => (t.dimensions || []).some((d) => filled(d.values))
-    || filled(t.x) || filled(t.y) || filled(t.values) || filled(t.z));
   function frame() {
     bench.frames += 1;
     if (!bench.expected.length) {
-      bench.expected = [...document.querySelectorAll('[id^="plot-"]')].map((e) => e.id);
+      bench.expected = [...document.querySelectorAll('.plot-card:not([hidden]) [id^="plot-"]')].map((e) => e.id);
     }
     const now = performance.now();
-    for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-      if (gd.id && !bench.expected.includes(gd.id)) bench.expected.push(gd.id);
-    }
     for (const id of bench.expected) {
       if (bench.drawn[id] !== undefined) continue;
-      const gd = document.getElementById(id);
-      if (gd && gd._fullLayout && hasData(gd)) bench.drawn[id] = now;
+      // Drawn: ECharts' 'finished' event came for the data the page last gave it, and that had points.
+      const box = document.getElementById(id);
+      if (box && box.dataset.drawn !== undefined && box.dataset.drawn === box.dataset.version
+        && Number(box.dataset.points) > 0) bench.drawn[id] = now;
     }
     if (bench.expected.length && bench.expected.every((id) => bench.drawn[id] !== undefined)) {
-      // This frame shows them once it is committed (software compositing reads WebGL canvases back then,
-      // waiting for the GPU process to draw them): the first task after this one comes after the commit.
+      // This frame shows them once it is committed: the first task after this one comes after the commit.
       bench.frame = now;
       setTimeout(() => { bench.done = performance.now(); }, 0);
       return;
@@ -103,17 +96,16 @@ WATCH = r"""(() => {
   requestAnimationFrame(frame);
 })();"""
 
-# What a finished load left: the watcher's times, each plot's points, Resource Timing, the page's own marks.
+# What a finished load left: the watcher's times, each plot's points (read back from ECharts), Resource Timing,
+# the page's own marks.
 RESULTS = r"""() => {
   const bench = window.__pykatibBench;
-  const given = (v) => v !== null && v !== undefined;
-  const count = (a) => (a && typeof a.length === 'number') ? Array.prototype.filter.call(a, given).length : 0;
-  const points = (gd) => (gd.data || []).reduce((n, t) => n + (t.dimensions
-    ? Math.max(0, ...t.dimensions.map((d) => count(d.values))) : Math.max(count(t.x), count(t.values), count(t.z))), 0);
+  const count = (series) => (series || []).reduce((n, s) => n + (s.data || []).length, 0);
   const plots = Object.fromEntries(bench.expected.map((id) => {
-    const gd = document.getElementById(id);
-    const traces = gd && gd.data ? gd.data.map((t) => t.type || 'scatter') : [];
-    return [id, {drawn: bench.drawn[id], points: gd ? points(gd) : 0, traces}];
+    const chart = window.echarts && echarts.getInstanceByDom(document.getElementById(id));
+    const option = chart ? chart.getOption() : {};
+    const traces = (option.series || []).map((s) => s.type);
+    return [id, {drawn: bench.drawn[id], points: count(option.series), traces}];
   }));
   const nav = performance.getEntriesByType('navigation')[0] || {};
   const own = (type) => performance.getEntriesByType(type).filter((m) => m.name.startsWith('pykatib:'));
@@ -251,7 +243,7 @@ class Load:
     plots: dict[str, dict[str, Any]]  # id -> drawn (ms), points, trace types
     requests: list[Request]  # under /ui/api/, started before `drawn`
     later: int  # requests under /ui/api/ started after it (the page's polling)
-    plotly: float | None  # ms: Plotly.js received
+    charts: float | None  # ms: ECharts received
     dom_ready: float
     marks: dict[str, float]
     measures: dict[str, float]
@@ -292,7 +284,7 @@ def page_load(browser: Any, url: str, timeout: float, record: str = "") -> tuple
 
 
 def warm_loads(browser: Any, url: str, timeout: float, count: int) -> list[Load]:
-    """``count`` loads of ``url`` in one context after a first one: Plotly.js from the HTTP cache, compiled
+    """``count`` loads of ``url`` in one context after a first one: ECharts from the HTTP cache, compiled
     code from V8's cache once Chromium has made it."""
     context = new_context(browser)
     try:
@@ -355,11 +347,11 @@ def visit(browser: Any, context: Any, url: str, timeout: float, record: str = ""
         page.close()
     drawn = found["done"]
     requests, later = [], 0
-    plotly = None
+    charts = None
     for entry in found["resources"]:
         parts = urlsplit(entry["url"])
-        if parts.path.endswith("/plotly.min.js"):
-            plotly = entry["end"]
+        if parts.path.endswith("/echarts.min.js"):
+            charts = entry["end"]
         if not parts.path.startswith(API):
             continue
         if entry["start"] > drawn:
@@ -372,7 +364,7 @@ def visit(browser: Any, context: Any, url: str, timeout: float, record: str = ""
     measures: dict[str, float] = {}
     for name, duration in found["measures"]:
         measures.setdefault(name, duration)  # the first draw
-    load_ = Load(drawn, found["frame"], found["plots"], requests, later, plotly, found["domReady"], marks, measures)
+    load_ = Load(drawn, found["frame"], found["plots"], requests, later, charts, found["domReady"], marks, measures)
     return load_, recorded
 
 
@@ -438,7 +430,7 @@ TRACE_KINDS = (
     ("paint and compositor commit", ("Paint", "Layerize", "Commit", "Raster", "Composite", "UpdateLayer")),
     ("parsing HTML and CSS", ("ParseHTML", "ParseAuthorStyleSheet")),
     (
-        "JavaScript (Plotly's and the page's, compile included)",
+        "JavaScript (ECharts' and the page's, compile included)",
         (
             "FunctionCall",
             "EvaluateScript",
@@ -512,12 +504,12 @@ def summarize_trace(trace: bytes, url: str, drawn_ms: float) -> None:
         f"{busy:.0f} ms, idle {drawn_ms - busy:.0f} ms; the GPU process (SwiftShader) busy {gpu_ms:.0f} ms"
     )
     for event in main:
-        if event["name"] == "EvaluateScript" and "plotly" in str(
+        if event["name"] == "EvaluateScript" and "echarts" in str(
             ((event.get("args") or {}).get("data") or {}).get("url")
         ):
             at = (event["ts"] - start) / 1000
             print(
-                f"    Plotly.js evaluated (compile included) from {at:.0f} ms for {event.get('dur', 0) / 1000:.0f} ms"
+                f"    ECharts evaluated (compile included) from {at:.0f} ms for {event.get('dur', 0) / 1000:.0f} ms"
             )
     for kind, ms in kinds.most_common():
         extra = (
@@ -529,7 +521,7 @@ def summarize_trace(trace: bytes, url: str, drawn_ms: float) -> None:
 
 
 def summarize_profile(profile: dict[str, Any]) -> None:
-    """Self time by script, and the inclusive time of the page's own functions (/ui/static/, not Plotly)."""
+    """Self time by script, and the inclusive time of the page's own functions (/ui/static/, not ECharts)."""
     nodes = {n["id"]: n for n in profile["nodes"]}
     parent = {child: n["id"] for n in profile["nodes"] for child in n.get("children", [])}
     deltas = profile.get("timeDeltas") or []
@@ -551,7 +543,7 @@ def summarize_profile(profile: dict[str, Any]) -> None:
         while current is not None:
             call = nodes[current]["callFrame"]
             where = urlsplit(call.get("url") or "").path
-            if "/ui/static/" in where and not where.endswith("plotly.min.js"):
+            if "/ui/static/" in where and not where.endswith("echarts.min.js"):
                 key = f"{call.get('functionName') or '(anonymous)'} ({where.rsplit('/', 1)[-1]})"
                 if key not in seen:
                     seen.add(key)
@@ -561,7 +553,7 @@ def summarize_profile(profile: dict[str, Any]) -> None:
     print(f"  V8 profile: {total:.0f} ms sampled; self time by script:")
     for name, ms in by_script.most_common(8):
         print(f"    {name:40} {ms:8.0f} ms")
-    print("  inclusive time of the page's own functions (Plotly's work under them included):")
+    print("  inclusive time of the page's own functions (ECharts' work under them included):")
     for name, ms in inclusive.most_common(16):
         print(f"    {name:40} {ms:8.0f} ms")
 
@@ -575,7 +567,7 @@ class Figures:
     plots: int
     drawn: list[float] = field(default_factory=list)  # s
     data: list[float] = field(default_factory=list)  # s
-    warm: list[float] = field(default_factory=list)  # s: page fully drawn, Plotly.js cached
+    warm: list[float] = field(default_factory=list)  # s: page fully drawn, ECharts cached
 
 
 def fmt_ms(value: float | None) -> str:
@@ -628,15 +620,15 @@ def run_size(browser: Any, trials: int, args: argparse.Namespace, tmp: Path) -> 
                 f"{found.drawn / 1000:.2f} s (found drawn in {len(frames)} frame(s), the last at "
                 f"{found.frame / 1000:.2f} s: {', '.join(last)}; its commit {found.drawn - found.frame:.0f} ms); "
                 f"data requests {found.data_window / 1000:.2f} s ({len(found.requests)}, "
-                f"{found.data_bytes / 1e6:.2f} MB); Plotly.js in at {fmt_ms(found.plotly)} ms; DOMContentLoaded "
+                f"{found.data_bytes / 1e6:.2f} MB); ECharts in at {fmt_ms(found.charts)} ms; DOMContentLoaded "
                 f"{fmt_ms(found.dom_ready)} ms; load average {load()}\n  requests, ms from navigation start: {spans}"
             )
         first = loads[0]
         warm = warm_loads(browser, srv.url + path, args.timeout, min(args.repeat, 3))
         print(
-            f"warm (later visits in one context: Plotly.js from the HTTP cache): all drawn at "
-            f"{', '.join(f'{w.drawn / 1000:.2f}' for w in warm)} s; Plotly.js in at "
-            f"{', '.join(fmt_ms(w.plotly) for w in warm)} ms"
+            f"warm (later visits in one context: ECharts from the HTTP cache): all drawn at "
+            f"{', '.join(f'{w.drawn / 1000:.2f}' for w in warm)} s; ECharts in at "
+            f"{', '.join(fmt_ms(w.charts) for w in warm)} ms"
         )
         print(
             "plots waited for: "
@@ -736,7 +728,7 @@ def main() -> None:
         rows = (
             (f"{figures.trials:,} trials: page fully drawn ({figures.plots} plots)", figures.drawn, PAGE_TARGET_S),
             (f"{figures.trials:,} trials: data requests, first start to last end", figures.data, DATA_TARGET_S),
-            (f"{figures.trials:,} trials: page fully drawn, Plotly.js cached", figures.warm, None),
+            (f"{figures.trials:,} trials: page fully drawn, ECharts cached", figures.warm, None),
         )
         for label, values, target in rows:
             median = statistics.median(values)

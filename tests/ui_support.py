@@ -1,6 +1,6 @@
 """Helpers for the web UI's tests: Playwright driving Debian's Chromium (/usr/bin/chromium, `make chromium`),
 experiments whose trials wait for a gate file (so a test sees a page before and after its trials finish, with
-no timing), and reading what Plotly drew from the page."""
+no timing), and reading what the page's charts (ECharts) drew."""
 
 from __future__ import annotations
 
@@ -29,24 +29,30 @@ PARAMETERS = [
     {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9"}},
     {"name": "opt", "parameterType": "categorical", "feasibleSpace": {"list": ["adam", "sgd"]}},
 ]
-# What each analysis plot drew: its points (one per finished trial), read from Plotly's gd.data.
+# What each analysis plot drew: its points (one per finished trial), read back from its ECharts chart.
 PLOT_POINTS = """() => {
-  const gd = (key) => document.getElementById('plot-' + key).data || [];
-  const segments = (traces) => traces.reduce((n, t) => n + (t.x || []).filter((v) => v === null).length, 0);
-  const intermediate = gd('intermediate')[0] || {text: []};
+  const option = (key) => {
+    const box = document.getElementById('plot-' + key);
+    const chart = window.echarts && box && echarts.getInstanceByDom(box);
+    return chart ? chart.getOption() : {};
+  };
+  const series = (key, test = () => true) => (option(key).series || []).find(test) || {data: []};
+  const slice = option('slice');
   return {
-    history: (gd('history')[0]?.x || []).length,
-    parallel: (gd('parallel')[0]?.dimensions?.[0]?.values || []).length,
-    parallelAxes: (gd('parallel')[0]?.dimensions || []).map((d) => d.label),
-    slice: gd('slice').map((t) => (t.x || []).length),
-    sliceTypes: Object.fromEntries(Object.entries(document.getElementById('plot-slice')._fullLayout || {})
-      .filter(([k]) => /^xaxis\\d*$/.test(k)).map(([k, v]) => [v.title?.text, v.type])),
-    contour: (gd('contour').find((t) => t.mode === 'markers')?.x || []).length,
-    importance: gd('importance')[0]?.y || [],
-    intermediateCurves: new Set((intermediate.text || []).filter((v) => v !== null)).size,
-    intermediatePoints: (intermediate.y || []).filter((v) => v !== null).length,
-    timeline: segments(gd('timeline')),
-    edf: (gd('edf')[0]?.x || []).length,
+    history: series('history', (s) => s.name === 'Objective value').data.length,
+    parallel: series('parallel').data.length,
+    parallelAxes: (option('parallel').parallelAxis || []).map((a) => a.name),
+    slice: (slice.series || []).map((s) => s.data.length),
+    sliceTypes: Object.fromEntries((slice.xAxis || []).map((a) => [a.name, a.type])),
+    contour: series('contour', (s) => s.name === 'Trials').data.length,
+    importance: option('importance').yAxis?.[0]?.data || [],
+    intermediateCurves: series('intermediate', (s) => s.type === 'lines').data.length,
+    intermediatePoints: series('intermediate', (s) => s.type === 'scatter' && s.name === 'Reports').data.length,
+    timeline: (option('timeline').series || []).reduce((n, s) => n + s.data.length, 0),
+    edf: series('edf').data.length,
+    curve: (option('curve').series || []).map((s) => [s.name, s.data.length]),
+    lineage: series('lineage', (s) => s.name === 'Trials').data.length,
+    lineageLinks: series('lineage', (s) => s.type === 'lines').data.length,
   };
 }"""
 

@@ -135,13 +135,14 @@ def test_static_files_and_their_caching(server: Server) -> None:
     with server.client() as http:
         page = http.get("/ui/experiments/default/x")
         assert page.status_code == 200 and 'src="/ui/static/experiment.js"' in page.text
-        plotly_url = page.text.split('data-plotly="')[1].split('"')[0]
-        plotly = http.get(plotly_url, headers={"Accept-Encoding": "gzip"})
-        assert plotly.status_code == 200 and plotly.headers["content-encoding"] == "gzip"
-        assert "max-age=31536000" in plotly.headers["cache-control"]
-        assert plotly.content.startswith(b"/**\n* plotly.js v")  # httpx has decompressed it
-        raw = http.get(plotly_url, headers={"Accept-Encoding": "identity"})
-        assert "content-encoding" not in raw.headers and raw.content == plotly.content
+        charts_url = page.text.split('data-charts="')[1].split('"')[0]
+        charts = http.get(charts_url, headers={"Accept-Encoding": "gzip"})
+        assert charts.status_code == 200 and charts.headers["content-encoding"] == "gzip"
+        assert "max-age=31536000" in charts.headers["cache-control"]
+        assert b"Licensed to the Apache Software Foundation" in charts.content[:300]  # httpx has decompressed it
+        assert b'version="6.0.0"' in charts.content
+        raw = http.get(charts_url, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in raw.headers and raw.content == charts.content
         assert len(gzip.compress(raw.content)) < len(raw.content) / 2
         css = http.get("/ui/static/ui.css")
         assert css.headers["cache-control"] == "no-cache" and css.headers["content-type"].startswith("text/css")

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from e2e_support import PROJECT
+from pykatib.suggest.pbt import PARENT_LABEL
 from server_support import Server
 from ui_support import PLOT_POINTS, gated_experiment, open_gate, screenshot
 
@@ -69,11 +71,11 @@ def test_experiment_created_from_the_editor_runs_live_to_its_end(context: Any, s
     points = page.evaluate(PLOT_POINTS)
     assert points["history"] == points["parallel"] == points["contour"] == points["edf"] == 6
     assert points["slice"] == [6, 6]
-    assert points["sliceTypes"]["opt"] == "category" and points["sliceTypes"]["x"] == "linear"
+    assert points["sliceTypes"]["opt"] == "category" and points["sliceTypes"]["x"] == "value"
     assert points["parallelAxes"] == ["x", "opt", "accuracy"]
     assert points["intermediateCurves"] == 6 and points["intermediatePoints"] == 18  # 3 reports per trial
     assert points["timeline"] == 6
-    page.wait_for_function("document.getElementById('plot-importance').data?.[0]?.y?.length === 2", timeout=WAIT_MS)
+    page.wait_for_function(f"({PLOT_POINTS})().importance.length === 2", timeout=WAIT_MS)
     assert sorted(page.evaluate(PLOT_POINTS)["importance"]) == ["opt", "x"]  # 6 succeeded: importance is shown
 
     experiment = server.experiment("ui-live")
@@ -141,7 +143,7 @@ def _check_trial_page(page: Any, server: Server, best: str, tmp_path: Path) -> N
     page.wait_for_function("document.getElementById('log').dataset.complete === 'true'", timeout=WAIT_MS)
     log = page.inner_text("#log")
     assert log.startswith("training") and log.count("accuracy=") == 3
-    curve = page.evaluate("document.getElementById('plot-curve').data.map((t) => [t.name, t.y.length])")
+    curve = page.evaluate(PLOT_POINTS)["curve"]
     assert curve == [["accuracy", 3]]
     (trial,) = [t for t in server.trials("ui-live") if t["metadata"]["name"] == best]
     metrics = {m["name"]: m for m in trial["status"]["observation"]["metrics"]}
@@ -297,6 +299,30 @@ def test_a_running_trials_page_follows_its_log(context: Any, server: Server, tmp
     page.wait_for_function("document.getElementById('log').dataset.complete === 'true'", timeout=WAIT_MS)
     assert page.inner_text("#log").count("accuracy=") == 3
     page.wait_for_function("document.body.dataset.phase === 'Succeeded'", timeout=WAIT_MS)
-    page.wait_for_function("document.getElementById('plot-curve').data?.[0]?.y?.length === 3", timeout=WAIT_MS)
+    page.wait_for_function(f"({PLOT_POINTS})().curve[0]?.[1] === 3", timeout=WAIT_MS)
     assert page.evaluate("window.notReloaded") is True
     screenshot(page, tmp_path / "trial.png")
+
+
+def test_pbt_lineage(context: Any, server: Server, tmp_path: Path) -> None:
+    """PBT's generations and parents (Katib's labels) on the lineage plot: a point per finished trial, a line
+    from each child's parent; other experiments' pages do not show it."""
+    doc = yaml.safe_load((PROJECT / "examples" / "pbt.yaml").read_text())
+    doc["metadata"]["name"] = "ui-pbt"
+    doc["spec"]["maxTrialCount"] = 10  # two generations of 5
+    server.create(doc)
+    server.wait_for("ui-pbt", timeout=300)
+    page = experiment_page(context, server, "ui-pbt")
+    page.wait_for_function(f"({PLOT_POINTS})().lineage === 10", timeout=WAIT_MS)
+    assert page.locator("#card-lineage").is_visible()
+    children = [t for t in server.trials("ui-pbt") if PARENT_LABEL in t["metadata"].get("labels", {})]
+    assert len(children) == 5 and page.evaluate(PLOT_POINTS)["lineageLinks"] == 5
+    page.locator("#card-lineage").screenshot(path=str(tmp_path / "lineage.png"))
+    screenshot(page, tmp_path / "pbt.png")
+    gate = tmp_path / "gate"
+    server.create(gated_experiment("ui-no-lineage", gate, trials=1, parallel=1))
+    open_gate(gate)
+    server.wait_for("ui-no-lineage")
+    other = experiment_page(context, server, "ui-no-lineage")
+    other.wait_for_function(f"({PLOT_POINTS})().history === 1", timeout=WAIT_MS)
+    assert not other.locator("#card-lineage").is_visible()

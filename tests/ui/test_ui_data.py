@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from pykatib.store import NewTrial, ObservationRow, Store, TrialPhase
-from pykatib.ui.data import ExperimentAnswers, summaries_of
+from pykatib.ui.data import ExperimentAnswers, experiment_row, summaries_of
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -78,3 +78,28 @@ def test_a_full_answer_is_kept_until_a_trial_changes(store: Store) -> None:
     store.update_trial(ids[0], phase=TrialPhase.FAILED)
     again = orjson.loads(answers.answer(record, None))
     assert again["trials"]["phase"] == ["Failed", "Succeeded", "Succeeded"]
+
+
+def test_a_text_objective_is_carried_as_text(store: Store) -> None:
+    """DARTS's objective is a genotype: the trial's summary (from the store, not the numeric series) holds it as
+    the latest value, and the experiments list shows the optimal trial's text."""
+    doc = document()
+    doc["spec"]["objective"] = {"type": "maximize", "objectiveMetricName": "Best-Genotype"}
+    record = store.create_experiment("d", "default", doc)
+    (trial,) = store.create_trials(record.id, [NewTrial("d-1", {"lr": "0.1"})])
+    genotype = "Genotype(normal=[[('max_pooling_3x3',0)]], normal_concat=range(2, 3))"
+    store.add_observations([ObservationRow(trial.id, "Best-Genotype", genotype, T0)])
+    store.update_trial(trial.id, phase=TrialPhase.SUCCEEDED)
+    metrics = [{"name": "Best-Genotype", "min": "unavailable", "max": "unavailable", "latest": genotype}]
+    status = {"currentOptimalTrial": {"bestTrialName": "d-1", "observation": {"metrics": metrics}}}
+    store.update_experiment(record.id, status=status)
+    record = store.get_experiment("d")
+    assert record is not None
+    answer = orjson.loads(ExperimentAnswers(store).answer(record, None))
+    stats = answer["trials"]["metrics"]["Best-Genotype"]
+    assert (stats["min"], stats["max"], stats["latest"]) == ([None], [None], [genotype])
+    assert answer["trials"]["objective"] == [None] and answer["series"]["trial"] == []
+    assert experiment_row(record)["optimal"] == genotype
+    metrics[0]["latest"] = "unavailable"
+    store.update_experiment(record.id, status=status)
+    assert experiment_row(store.get_experiment("d"))["optimal"] is None  # type: ignore[arg-type]

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from pykatib.spec.conditions import ACTIVE_PHASES
+from pykatib.control.status import UNAVAILABLE
+from pykatib.spec.conditions import ACTIVE_PHASES, TrialPhase
 from pykatib.store import ExperimentRecord, MetricStats, Store, TrialRecord
 
 WATCH_SLACK_MICROS = 2_000_000
@@ -48,11 +49,15 @@ def status_of(record: ExperimentRecord) -> tuple[str, str, str]:
     return str(last.get("type") or ""), str(last.get("reason") or ""), str(last.get("message") or "")
 
 
+# Phases whose trials reported their metrics (a failed one may have none: no summary is asked for).
+REPORTED = frozenset({TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED})
+
+
 def objective_of(record: ExperimentRecord) -> dict[str, Any]:
     return dict((record.spec.get("spec") or {}).get("objective") or {})
 
 
-def optimal_value(record: ExperimentRecord) -> float | None:
+def optimal_value(record: ExperimentRecord) -> float | str | None:
     """The optimal trial's objective value, reduced by the objective metric's strategy (min for minimize, max for
     maximize, unless ``metricStrategies`` says otherwise), as Katib compares trials."""
     objective = objective_of(record)
@@ -66,10 +71,12 @@ def optimal_value(record: ExperimentRecord) -> float | None:
     for given in objective.get("metricStrategies") or []:
         if given.get("name") == name and given.get("value") in ("min", "max", "latest"):
             strategy = given["value"]
+    value = found.get(strategy)
     try:
-        return float(found.get(strategy))
-    except (TypeError, ValueError):
-        return None
+        return float(value)
+    except (TypeError, ValueError):  # a text value (a DARTS genotype) is shown as it is; "unavailable" is none
+        latest = found.get("latest")
+        return latest if isinstance(latest, str) and latest not in ("", UNAVAILABLE) else None
 
 
 def experiment_row(record: ExperimentRecord) -> dict[str, Any]:
@@ -204,6 +211,10 @@ def _trials_part(store: Store, record: ExperimentRecord, since: int | None) -> b
         summaries = store.metric_summaries(record.id, ids) if trials else {}
     else:  # the objective is the only metric kept (collectors keep no other): its reports hold every summary
         summaries = summaries_of(metric, series_ids, values)
+        # ... of numbers: a trial whose objective is text (a DARTS genotype) has no series, its summary is read
+        texts = [t.id for t in trials if t.id not in summaries and t.objective_value is None and t.phase in REPORTED]
+        if texts:
+            summaries.update(store.metric_summaries(record.id, texts))
     part = {"trials": trial_columns(record, trials, summaries), "series": series_payload(metric, series_ids, values)}
     return orjson.dumps(part)[1:-1]
 

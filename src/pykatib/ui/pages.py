@@ -10,18 +10,18 @@ from pykatib.ui.auth import PREFIX
 STATIC = f"{PREFIX}/static"
 
 
-def shell(title: str, script: str, body: str, *, plotly: str | None = None, data: dict[str, str] | None = None) -> str:
-    """A page: ``body`` inside <main>, ``script`` (a module under static/), Plotly.js preloaded when ``plotly``
-    (its URL, ``data-plotly``) is given; ``data`` becomes data-* attributes of <body>, which the script reads."""
-    data = {**(data or {}), **({"plotly": plotly} if plotly else {})}
+def shell(title: str, script: str, body: str, *, charts: str | None = None, data: dict[str, str] | None = None) -> str:
+    """A page: ``body`` inside <main>, ``script`` (a module under static/), ECharts preloaded when ``charts``
+    (its URL, ``data-charts``) is given; ``data`` becomes data-* attributes of <body>, which the script reads."""
+    data = {**(data or {}), **({"charts": charts} if charts else {})}
     attributes = "".join(f' data-{key}="{html.escape(value)}"' for key, value in data.items())
     # Only fetched early here: the page's script runs it once its own data request is under way (both at once).
-    plotly_tag = f'<link rel="preload" as="script" href="{html.escape(plotly)}">' if plotly else ""
+    charts_tag = f'<link rel="preload" as="script" href="{html.escape(charts)}">' if charts else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><link rel="icon" href="data:,">
 <title>{html.escape(title)} · pykatib</title>
-<link rel="stylesheet" href="{STATIC}/ui.css">{plotly_tag}
+<link rel="stylesheet" href="{STATIC}/ui.css">{charts_tag}
 <script type="module" src="{STATIC}/{script}"></script></head>
 <body{attributes}><a class="skip" href="#main">Skip to content</a>
 <header class="top"><a class="brand" href="{PREFIX}/">pykatib</a><nav aria-label="Main">
@@ -58,12 +58,14 @@ PLOTS = (
     ("intermediate", "Intermediate values"),
     ("timeline", "Timeline"),
     ("edf", "Empirical distribution of the objective"),
+    ("lineage", "Lineage"),  # hyperband's rungs, PBT's generations: shown when the trials carry their labels
 )
 
 
-def experiment_page(namespace: str, name: str, plotly: str) -> str:
+def experiment_page(namespace: str, name: str, charts: str) -> str:
     plots = "".join(
-        f'<section class="plot-card" aria-labelledby="h-{key}"><h3 id="h-{key}">{title}</h3>'
+        f'<section class="plot-card" id="card-{key}" aria-labelledby="h-{key}"{" hidden" if key == "lineage" else ""}>'
+        f'<h3 id="h-{key}">{title}</h3>'
         f'<div class="plot-controls" id="controls-{key}"></div>'
         f'<div class="plot" id="plot-{key}" role="img" aria-label="{title}"></div>'
         f'<p class="plot-note" id="note-{key}"></p></section>'
@@ -92,10 +94,10 @@ def experiment_page(namespace: str, name: str, plotly: str) -> str:
 <div class="actions"><button value="cancel" autofocus>Cancel</button>
 <button value="delete" class="danger" id="confirm-delete">Delete</button></div></form></dialog>
 """
-    return shell(name, "experiment.js", body, plotly=plotly, data={"namespace": namespace, "name": name})
+    return shell(name, "experiment.js", body, charts=charts, data={"namespace": namespace, "name": name})
 
 
-def trial_page(namespace: str, experiment: str, trial: str, plotly: str) -> str:
+def trial_page(namespace: str, experiment: str, trial: str, charts: str) -> str:
     back = f"{PREFIX}/experiments/{html.escape(namespace)}/{html.escape(experiment)}"
     body = f"""
 <nav class="crumbs" aria-label="Breadcrumb"><a href="{PREFIX}/">Experiments</a> / {html.escape(namespace)} /
@@ -111,7 +113,7 @@ def trial_page(namespace: str, experiment: str, trial: str, plotly: str) -> str:
 <details id="spec-box"><summary>Trial spec (rendered) as YAML</summary><pre id="spec" tabindex="0"></pre></details>
 """
     data = {"namespace": namespace, "experiment": experiment, "trial": trial}
-    return shell(trial, "trial.js", body, plotly=plotly, data=data)
+    return shell(trial, "trial.js", body, charts=charts, data=data)
 
 
 def new_page() -> str:

@@ -1,5 +1,5 @@
-"""The UI's routes on the server's app, under ``/ui``: pages, their static files (Plotly.js from the ``plotly``
-package), data as compact JSON (``/ui/api``), and ``/ui/kube/...``, the server's own Kubernetes API for the
+"""The UI's routes on the server's app, under ``/ui``: pages, their static files (ECharts vendored in
+``static/vendor/``), data as compact JSON (``/ui/api``), and ``/ui/kube/...``, the server's own Kubernetes API for the
 pages' actions (create, stop, delete, edit the budget, logs), reached with the UI's cookie.
 
 Data handlers are plain functions (FastAPI runs them in its thread pool), as the API's are.
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.metadata
-import importlib.util
 import threading
 import time
 from collections.abc import MutableMapping
@@ -64,26 +62,19 @@ class Forwarded(Response):
         await self.app(self.inner, receive, send)
 
 
-class Plotly:
-    """Plotly.js as the ``plotly`` package bundles it: its URL carries the package's version, so browsers keep
-    it for a year; sent gzipped (4.8 MB -> 1.4 MB) to a browser that takes it, compressed once."""
+class Vendored:
+    """A library the pages load from ``static/vendor/`` (ECharts): its URL carries a digest of its content, so
+    browsers keep it for a year; sent gzipped (1.1 MB -> 0.36 MB) to a browser that takes it, compressed once."""
 
-    def __init__(self) -> None:
-        spec = importlib.util.find_spec("plotly")
-        locations = spec.submodule_search_locations if spec is not None else None
-        self.path = Path(next(iter(locations))) / "package_data" / "plotly.min.js" if locations else None
-        try:
-            self.version = importlib.metadata.version("plotly")
-        except importlib.metadata.PackageNotFoundError:
-            self.version = "none"
-        self.url = f"{PREFIX}/static/plotly.min.js?v={self.version}"
+    def __init__(self, name: str) -> None:
+        self.path = STATIC_DIR / "vendor" / name
+        raw = self.path.read_bytes()
+        self.url = f"{PREFIX}/static/vendor/{name}?v={hashlib.sha256(raw).hexdigest()[:12]}"
         self._lock = threading.Lock()
         self._bodies: tuple[bytes, bytes] | None = None
 
-    def bodies(self) -> tuple[bytes, bytes] | None:
-        """The file, and gzipped; None when the plotly package is missing."""
-        if self.path is None or not self.path.is_file():
-            return None
+    def bodies(self) -> tuple[bytes, bytes]:
+        """The file, and gzipped."""
         with self._lock:
             if self._bodies is None:
                 raw = self.path.read_bytes()
@@ -93,7 +84,7 @@ class Plotly:
 
 def mount(app: FastAPI, store: Store) -> None:
     """Add the UI's routes to the server's ``app``; the pages read ``store``."""
-    plotly = Plotly()
+    charts = Vendored("echarts.min.js")
     weights = importance.ImportanceCache()
     answers = data.ExperimentAnswers(store)
     static = {path.name: path for path in STATIC_DIR.iterdir() if path.suffix in STATIC_TYPES}
@@ -128,11 +119,11 @@ def mount(app: FastAPI, store: Store) -> None:
 
     @app.get(f"{PREFIX}/experiments/{{namespace}}/{{name}}", include_in_schema=False)
     def experiment_page(request: Request, namespace: str, name: str) -> Response:
-        return page(request, pages.experiment_page(namespace, name, plotly.url))
+        return page(request, pages.experiment_page(namespace, name, charts.url))
 
     @app.get(f"{PREFIX}/experiments/{{namespace}}/{{name}}/trials/{{trial}}", include_in_schema=False)
     def trial_page(request: Request, namespace: str, name: str, trial: str) -> Response:
-        return page(request, pages.trial_page(namespace, name, trial, plotly.url))
+        return page(request, pages.trial_page(namespace, name, trial, charts.url))
 
     @app.get(LOGIN_PATH, include_in_schema=False)
     def login_form(request: Request) -> Response:
@@ -152,16 +143,14 @@ def mount(app: FastAPI, store: Store) -> None:
 
     # --- static files ---------------------------------------------------------------------------------
 
-    @app.get(f"{PREFIX}/static/plotly.min.js", include_in_schema=False)
-    def plotly_js(request: Request) -> Response:
-        bodies = plotly.bodies()
-        if bodies is None:
-            return not_found("Plotly.js is not installed: pip install plotly")
+    @app.get(f"{PREFIX}/static/vendor/echarts.min.js", include_in_schema=False)
+    def charts_js(request: Request) -> Response:
+        raw, packed = charts.bodies()
         headers = {"Cache-Control": LONG_CACHE, "Vary": "Accept-Encoding"}
         if "gzip" in request.headers.get("accept-encoding", ""):
             headers["Content-Encoding"] = "gzip"
-            return Response(bodies[1], media_type=STATIC_TYPES[".js"], headers=headers)
-        return Response(bodies[0], media_type=STATIC_TYPES[".js"], headers=headers)
+            return Response(packed, media_type=STATIC_TYPES[".js"], headers=headers)
+        return Response(raw, media_type=STATIC_TYPES[".js"], headers=headers)
 
     @app.get(f"{PREFIX}/static/{{file}}", include_in_schema=False)
     def static_file(request: Request, file: str) -> Response:

@@ -1,7 +1,7 @@
 // The experiment page: overview, plots and trials table, kept up to date without reloading (every 2 s it asks
 // for what changed since its last answer); stop, delete, edit the budget, the Experiment as YAML.
 import {
-  PREFIX, POLL_MS, badge, confirmDelete, deleteExperiment, el, every, experimentPath, fmt, getJSON, kube, loadPlotly,
+  PREFIX, POLL_MS, badge, confirmDelete, deleteExperiment, el, every, experimentPath, fmt, getJSON, kube, loadCharts,
   setMessage, stopExperiment, toYAML,
 } from './common.js';
 import {Trials} from './model.js';
@@ -87,7 +87,7 @@ async function importance() {
     const answer = (prefetched && await prefetched) || await getJSON(`${base}/importance`);
     prefetched = null;
     importanceCount = succeeded;
-    await loadPlotly();
+    await loadCharts();
     await plots.setImportance(answer);
   } catch (error) {
     console.error(error);
@@ -122,7 +122,7 @@ async function poll() {
     mark('table');
     const weights = importance();
     try {
-      await loadPlotly();
+      await loadCharts();
     } catch (error) {
       setMessage(error.message, true);
       return true;
@@ -177,5 +177,5 @@ document.getElementById('yaml-box').addEventListener('toggle', async (event) => 
   document.getElementById('yaml').textContent = toYAML(shown);
 });
 
-loadPlotly().catch(() => {}); // parsed while the first answer is computed
+loadCharts().catch(() => {}); // parsed while the first answer is computed
 every(POLL_MS, poll);

@@ -1,22 +1,58 @@
 // The experiment page's analysis plots (optuna-dashboard's): optimisation history, parallel coordinates,
-// slice, contour, parameter importance, intermediate values, timeline and the objective's EDF. Each is drawn
-// from the page's Trials with Plotly.react (so it updates in place); WebGL traces above GL_POINTS points.
-import {ACTIVE, PHASE_COLORS, PLOT_CONFIG, el, layout, traceType} from './common.js';
+// slice, contour, parameter importance, intermediate values, timeline, the objective's EDF, and for hyperband
+// and PBT the lineage of their trials. Each is drawn from the page's Trials with ECharts on a 2D canvas, in
+// place (a zoom or a brushed range stays while points arrive).
+import {ACTIVE, PHASE_COLORS, PREFIX, axis, baseOption, colorScale, draw, el} from './common.js';
 
 const MISSING = 'No finished trial with an objective value yet.';
 const MAX_CURVES = 1000;
+// Above this many points a scatter is drawn as one shape in one colour (ECharts' large mode): far faster.
+const LARGE = 2000;
+const CONTOUR_BINS = 16;
+// The labels that hyperband (pykatib's) and PBT (Katib's) give their trials: the stage and the parent.
+const LINEAGES = [
+  {stage: 'hyperband.suggestion.pykatib.kubeflow.org/stage', parent: 'hyperband.suggestion.pykatib.kubeflow.org/parent',
+    bracket: 'hyperband.suggestion.pykatib.kubeflow.org/bracket', rung: 'hyperband.suggestion.pykatib.kubeflow.org/rung', x: 'Rung (in schedule order)'},
+  {stage: 'pbt.suggestion.katib.kubeflow.org/generation', parent: 'pbt.suggestion.katib.kubeflow.org/parent', x: 'Generation'},
+];
 
 function note(key, text) {
   document.getElementById(`note-${key}`).textContent = text || '';
 }
 
-function plot(key, data, plotLayout) {
-  return Plotly.react(document.getElementById(`plot-${key}`), data, {uirevision: 'keep', ...plotLayout}, PLOT_CONFIG);
+function container(key) {
+  return document.getElementById(`plot-${key}`);
 }
 
 function localTime(ms) {
   return ms - new Date(ms).getTimezoneOffset() * 60000;
 }
+
+function extent(values) {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    if (v === null || v === undefined || Number.isNaN(v)) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return min === Infinity ? [0, 1] : [min, max];
+}
+
+/** [lo, hi] widened to round numbers (an axis whose range is given shows its ends as labels). */
+function nice([lo, hi]) {
+  const raw = (hi - lo) / 5 || Math.abs(hi) / 5 || 1;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((m) => m >= raw);
+  return [Math.floor(lo / step) * step, Math.ceil(hi / step) * step].map((v) => Number(v.toPrecision(12)));
+}
+
+/** A tooltip: the point's name (`names[dataIndex]`) above `format(value, dataIndex)`. */
+function tip(names, format) {
+  return {formatter: (p) => `<b>${names[p.dataIndex] ?? ''}</b><br>${format(p.value, p.dataIndex)}`};
+}
+
+const num = (v) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v);
 
 export class Plots {
   /** `trials`: the page's Trials; `experiment()`: its current overview (spec, status). */
@@ -24,10 +60,12 @@ export class Plots {
     this.trials = trials;
     this.experiment = experiment;
     this.axes = null;      // parallel coordinates: axis name -> shown
+    this.axesKey = '';     // the shown axes when the chart's axes were last set
     this.contourPair = null;
     this.importance = null;
     this.drawn = -1;
     this.measured = false;
+    this.clicks = new Set();
   }
 
   spec() { return this.experiment().spec || {}; }
@@ -42,19 +80,46 @@ export class Plots {
     return Object.keys(this.trials.params).map((name) => ({name, categorical: types[name] === 'categorical' || types[name] === undefined && typeof this.trials.params[name].find((v) => v !== null && v !== undefined) === 'string'}));
   }
 
+  /** The hyperband or PBT labels these trials carry, if any. */
+  lineage() {
+    return LINEAGES.find((l) => this.trials.labels[l.stage]) || null;
+  }
+
   /** Draw every plot whose data changed; resolves once all are drawn. */
   async draw() {
     if (this.drawn === this.trials.version) return;
     this.drawn = this.trials.version;
     this.controls();
-    // One after the other, in the page's order: each gets the CPU (WebGL may be drawn by it) and appears at once.
-    for (const draw of [this.history, this.parallel, this.slice, this.contour, this.drawImportance, this.intermediate,
-      this.timeline, this.edf]) {
+    // One after the other, in the page's order, each in a task of its own (the browser may paint in between).
+    for (const plot of [this.history, this.parallel, this.slice, this.contour, this.drawImportance, this.intermediate,
+      this.timeline, this.edf, this.lineagePlot]) {
       const start = performance.now();
-      await draw.call(this);
-      if (!this.measured) performance.measure(`pykatib:${draw.name}`, {start}); // the first drawing only
+      try {
+        await plot.call(this);
+      } catch (error) { // one plot's failure leaves the others drawn
+        console.error(`plot ${plot.name}:`, error);
+        note(plot.name === 'drawImportance' ? 'importance' : plot.name === 'lineagePlot' ? 'lineage' : plot.name, `This plot failed: ${error.message}`);
+      }
+      if (!this.measured) performance.measure(`pykatib:${plot.name}`, {start}); // the first drawing only
     }
     this.measured = true;
+  }
+
+  /** Draw a plot's option (see common.js draw); a click on a point named by `names` opens that trial. */
+  plot(key, option, {names = null, replace = []} = {}) {
+    const box = container(key);
+    const done = draw(box, option, {version: this.trials.version, replace});
+    const chart = echarts.getInstanceByDom(box);
+    chart.off('click');
+    if (names) {
+      chart.on('click', (p) => {
+        const trial = p.seriesIndex === 0 || key === 'slice' ? names[p.dataIndex] : null;
+        if (!trial) return;
+        const {namespace, name} = document.body.dataset;
+        window.location.assign(`${PREFIX}/experiments/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/trials/${encodeURIComponent(trial)}`);
+      });
+    }
+    return done;
   }
 
   controls() {
@@ -79,6 +144,16 @@ export class Plots {
     }
   }
 
+  /** Why a plot of objective values is empty. */
+  missing() {
+    const {name} = this.objective();
+    const latest = this.trials.metrics[name]?.latest || [];
+    if (latest.some((v) => typeof v === 'string' && v !== 'unavailable')) {
+      return `The objective (${name}) is text, not a number: the trials table shows it.`;
+    }
+    return MISSING;
+  }
+
   points() {
     const rows = this.trials.finished();
     const {objective, name} = this.trials.cols;
@@ -88,107 +163,162 @@ export class Plots {
   history() {
     const {rows, y, names} = this.points();
     const {name, minimize, goal} = this.objective();
-    note('history', rows.length ? '' : MISSING);
-    // The best value so far, as its steps only (a few dozen points, drawn as one SVG path).
-    const bestX = [];
-    const bestY = [];
+    note('history', rows.length ? '' : this.missing());
+    // The best value so far, as its steps only.
+    const best = [];
     let current = null;
     y.forEach((value, i) => {
       if (current === null || (minimize ? value < current : value > current)) {
         current = value;
-        bestX.push(rows[i] + 1);
-        bestY.push(value);
+        best.push([rows[i] + 1, value]);
       }
     });
-    if (rows.length) { bestX.push(rows[rows.length - 1] + 1); bestY.push(current); }
-    const x = rows.map((row) => row + 1);
-    const type = traceType(rows.length);
-    const shapes = goal === undefined || goal === null ? [] : [{type: 'line', xref: 'paper', x0: 0, x1: 1, y0: goal, y1: goal,
-      line: {dash: 'dot', color: PHASE_COLORS.Failed, width: 1}}];
-    return plot('history', [
-      {type, mode: 'markers', name: 'Objective value', x, y, text: names, marker: {color: PHASE_COLORS.Running, size: 6}},
-      {type: 'scatter', mode: 'lines', name: 'Best value', x: bestX, y: bestY, line: {color: PHASE_COLORS.Failed, shape: 'hv'}},
-    ], layout({xaxis: {title: {text: 'Trial'}}, yaxis: {title: {text: name}}, shapes}));
+    if (rows.length) best.push([rows[rows.length - 1] + 1, current]);
+    const markLine = goal === undefined || goal === null ? undefined : {silent: true, symbol: 'none',
+      lineStyle: {type: 'dotted', color: PHASE_COLORS.Failed}, label: {formatter: 'goal'}, data: [{yAxis: goal}]};
+    return this.plot('history', baseOption({
+      xAxis: axis({name: 'Trial'}), yAxis: axis({name}),
+      series: [
+        {type: 'scatter', name: 'Objective value', symbolSize: 6, itemStyle: {color: PHASE_COLORS.Running}, large: true,
+          data: rows.map((row, i) => [row + 1, y[i]]), tooltip: tip(names, (v) => `trial ${v[0]}: ${name} = ${num(v[1])}`)},
+        {type: 'line', name: 'Best value', step: 'end', showSymbol: false, silent: true, data: best, markLine,
+          lineStyle: {color: PHASE_COLORS.Failed}, itemStyle: {color: PHASE_COLORS.Failed}},
+      ],
+    }), {names});
   }
 
   parallel() {
     const {rows, y} = this.points();
     const {name, minimize} = this.objective();
-    note('parallel', rows.length ? 'Drag along an axis to filter; click a filter to remove it.' : MISSING);
-    const gd = document.getElementById('plot-parallel');
-    const ranges = {};
-    for (const dimension of (gd.data && gd.data[0] && gd.data[0].dimensions) || []) {
-      if (dimension.constraintrange) ranges[dimension.label] = dimension.constraintrange;
-    }
-    const dimensions = [];
+    note('parallel', rows.length ? 'Drag along an axis to filter; click the axis elsewhere to clear it.' : this.missing());
+    const parallelAxis = [];
+    const columns = [];
     const add = (label, values, categorical) => {
       if (!this.axes[label]) return;
-      const dimension = {label, values};
-      if (categorical) {
-        const categories = [...new Set(values.filter((v) => v !== null && v !== undefined))].sort();
-        dimension.values = values.map((v) => categories.indexOf(v));
-        dimension.tickvals = categories.map((_, i) => i);
-        dimension.ticktext = categories;
-      }
-      if (ranges[label]) dimension.constraintrange = ranges[label];
-      dimensions.push(dimension);
+      const dimension = {dim: columns.length, name: label, nameLocation: 'start', nameGap: 12, type: categorical ? 'category' : 'value'};
+      if (categorical) dimension.data = [...new Set(values.filter((v) => v !== null && v !== undefined))].sort();
+      parallelAxis.push(dimension);
+      columns.push(values);
     };
     for (const parameter of this.parameters()) {
       add(parameter.name, rows.map((row) => this.trials.value(this.trials.params[parameter.name], row)), parameter.categorical);
     }
+    const objectiveDim = this.axes[name] ? columns.length : -1;
     add(name, y, false);
-    for (const [metric, columns] of Object.entries(this.trials.metrics)) {
-      if (metric !== name) add(metric, rows.map((row) => this.trials.value(columns.latest, row)), false);
+    for (const [metric, stats] of Object.entries(this.trials.metrics)) {
+      if (metric !== name) add(metric, rows.map((row) => this.trials.value(stats.latest, row)), false);
     }
-    const line = {color: y, colorscale: 'Viridis', reversescale: minimize, showscale: rows.length > 0,
-      colorbar: {title: {text: name}}};
-    return plot('parallel', [{type: 'parcoords', line, dimensions, labelangle: -15}],
-      layout({margin: {l: 64, r: 64, t: 48, b: 24}, showlegend: false}));
+    const data = rows.map((_, i) => columns.map((values) => values[i] ?? '-'));
+    // The axes are set again only when they change (a brushed range lives on them).
+    const key = JSON.stringify(parallelAxis.map((a) => [a.name, a.data]));
+    const replace = key === this.axesKey ? [] : ['parallelAxis', 'visualMap'];
+    this.axesKey = key;
+    const fg = getComputedStyle(document.documentElement).getPropertyValue('--fg').trim();
+    return this.plot('parallel', baseOption({
+      toolbox: {show: false}, legend: {show: false}, tooltip: {show: false},
+      parallel: {left: 48, right: 120, top: 24, bottom: 40,
+        parallelAxisDefault: {nameTextStyle: {color: fg}, axisLabel: {color: fg, hideOverlap: true}, axisLine: {lineStyle: {color: fg}},
+          areaSelectStyle: {width: 16}}},
+      parallelAxis,
+      visualMap: objectiveDim >= 0 && rows.length ? [colorScale(objectiveDim, 0, extent(y), name, {reverse: minimize})] : [],
+      series: [{type: 'parallel', lineStyle: {width: 1, opacity: 0.5, color: PHASE_COLORS.Running}, inactiveOpacity: 0.04,
+        activeOpacity: 0.6, progressive: 100000, progressiveThreshold: 3000, data}], // one chunk, on a layer of its own: faster
+    }), {replace});
   }
 
   slice() {
     const {rows, y, names} = this.points();
     const parameters = this.parameters();
-    note('slice', rows.length ? '' : MISSING);
+    note('slice', rows.length ? '' : this.missing());
     const columns = Math.min(parameters.length, 3) || 1;
     const gridRows = Math.max(1, Math.ceil(parameters.length / columns));
-    const type = traceType(rows.length);
-    const extra = {grid: {rows: gridRows, columns, pattern: 'independent'}, height: 300 * gridRows, showlegend: false};
-    const data = parameters.map((parameter, i) => {
-      const suffix = i === 0 ? '' : String(i + 1);
-      extra[`xaxis${suffix}`] = {title: {text: parameter.name}, type: parameter.categorical ? 'category' : '-'};
-      extra[`yaxis${suffix}`] = {title: {text: i % columns === 0 ? this.objective().name : ''}};
-      return {type, mode: 'markers', name: parameter.name, x: rows.map((row) => this.trials.value(this.trials.params[parameter.name], row)),
-        y, text: names, xaxis: `x${suffix}`, yaxis: `y${suffix}`,
-        marker: {color: rows.map((row) => row + 1), colorscale: 'Viridis', size: 6, showscale: i === 0,
-          colorbar: {title: {text: 'Trial'}}}};
+    const box = container('slice');
+    box.style.height = `${300 * gridRows}px`;
+    const grid = [];
+    const xAxis = [];
+    const yAxis = [];
+    const series = parameters.map((parameter, p) => {
+      const [c, r] = [p % columns, Math.floor(p / columns)];
+      grid.push({left: `${(c * 100) / columns + 7}%`, width: `${100 / columns - 10}%`,
+        top: `${(r * 100) / gridRows + 12 / gridRows}%`, height: `${100 / gridRows - 30 / gridRows}%`});
+      const x = rows.map((row) => this.trials.value(this.trials.params[parameter.name], row));
+      xAxis.push(axis({gridIndex: p, name: parameter.name, type: parameter.categorical ? 'category' : 'value',
+        ...(parameter.categorical ? {data: [...new Set(x.filter((v) => v !== null))].sort()} : {})}));
+      yAxis.push(axis({gridIndex: p, name: c === 0 ? this.objective().name : '', nameGap: 48}));
+      return {type: 'scatter', name: parameter.name, xAxisIndex: p, yAxisIndex: p, symbolSize: 6, large: true,
+        largeThreshold: LARGE, itemStyle: {color: PHASE_COLORS.Running}, data: x.map((v, i) => [v, y[i], rows[i] + 1]),
+        tooltip: tip(names, (v) => `${parameter.name} = ${num(v[0])}<br>${this.objective().name} = ${num(v[1])}`)};
     });
-    return plot('slice', data, layout(extra));
+    // Coloured by trial number while the points are few: past LARGE a scatter is drawn in one colour (and
+    // a series a colour band costs as much as a plot).
+    const coloured = rows.length <= LARGE;
+    if (rows.length && !coloured) note('slice', `One colour: ${rows.length.toLocaleString()} trials (colour by trial number up to ${LARGE.toLocaleString()}).`);
+    echarts.getInstanceByDom(box)?.resize();
+    return this.plot('slice', baseOption({
+      legend: {show: false}, grid, xAxis, yAxis, series,
+      visualMap: rows.length && coloured ? [colorScale(2, series.map((_, i) => i), [1, Math.max(2, this.trials.count)], 'Trial')] : [],
+    }), {names, replace: ['grid', 'xAxis', 'yAxis', 'visualMap']});
   }
 
   contour() {
     const {rows, y, names} = this.points();
     if (!this.contourPair) {
       note('contour', 'A contour needs two parameters.');
-      return plot('contour', [], layout({showlegend: false}));
+      return this.plot('contour', baseOption({xAxis: axis(), yAxis: axis(), series: []}));
     }
-    note('contour', rows.length ? '' : MISSING);
+    note('contour', rows.length ? 'Each cell: the mean objective of the trials in it.' : this.missing());
     const [xName, yName] = this.contourPair;
     const byName = Object.fromEntries(this.parameters().map((p) => [p.name, p]));
-    const x = rows.map((row) => this.trials.value(this.trials.params[xName], row));
-    const yv = rows.map((row) => this.trials.value(this.trials.params[yName], row));
     const {name, minimize} = this.objective();
-    const data = [];
-    if (rows.length >= 3) {
-      data.push({type: 'histogram2dcontour', x, y: yv, z: y, histfunc: 'avg', nbinsx: 16, nbinsy: 16, name,
-        colorscale: 'Viridis', reversescale: minimize, contours: {coloring: 'heatmap'}, colorbar: {title: {text: name}},
-        hoverinfo: 'skip'});
-    }
-    data.push({type: traceType(rows.length), mode: 'markers', name: 'Trials', x, y: yv, text: names,
-      marker: {color: '#111', size: 5, line: {color: '#fff', width: 1}}});
-    return plot('contour', data, layout({showlegend: false,
-      xaxis: {title: {text: xName}, type: byName[xName]?.categorical ? 'category' : '-'},
-      yaxis: {title: {text: yName}, type: byName[yName]?.categorical ? 'category' : '-'}}));
+    // Per axis: a categorical parameter's categories (as indexes), or a numeric one cut in CONTOUR_BINS.
+    const side = (parameter) => {
+      const values = rows.map((row) => this.trials.value(this.trials.params[parameter], row));
+      if (byName[parameter]?.categorical) {
+        const categories = [...new Set(values.filter((v) => v !== null))].sort();
+        const index = values.map((v) => categories.indexOf(v));
+        return {values, bin: (i) => index[i], edges: (b) => [b, b], axis: {type: 'category', data: categories}};
+      }
+      const [lo, hi] = extent(values);
+      const width = (hi - lo) / CONTOUR_BINS || 1;
+      return {values, bin: (i) => Math.min(CONTOUR_BINS - 1, Math.floor((values[i] - lo) / width)),
+        edges: (b) => [lo + b * width, lo + (b + 1) * width], axis: {type: 'value'}};
+    };
+    const sx = side(xName);
+    const sy = side(yName);
+    const cells = new Map();
+    rows.forEach((_, i) => {
+      if (sx.values[i] === null || sy.values[i] === null) return;
+      const key = `${sx.bin(i)},${sy.bin(i)}`;
+      const cell = cells.get(key) || {sum: 0, n: 0};
+      cell.sum += y[i];
+      cell.n += 1;
+      cells.set(key, cell);
+    });
+    const heat = [...cells.entries()].map(([key, cell]) => {
+      const [bx, by] = key.split(',').map(Number);
+      return [...sx.edges(bx), ...sy.edges(by), cell.sum / cell.n, cell.n];
+    });
+    const categorical = [sx.axis.type === 'category', sy.axis.type === 'category'];
+    const renderItem = (params, api) => {
+      const a = api.coord([api.value(0), api.value(2)]);
+      const b = api.coord([api.value(1), api.value(3)]);
+      const band = api.size([1, 1]);
+      let [x0, x1, y0, y1] = [Math.min(a[0], b[0]), Math.max(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[1], b[1])];
+      if (categorical[0]) { x0 -= band[0] / 2; x1 += band[0] / 2; }
+      if (categorical[1]) { y0 -= band[1] / 2; y1 += band[1] / 2; }
+      return {type: 'rect', shape: {x: x0, y: y0, width: x1 - x0, height: y1 - y0}, style: {fill: api.visual('color')}};
+    };
+    return this.plot('contour', baseOption({
+      legend: {show: false}, grid: {left: 64, right: 110, top: 32, bottom: 56},
+      xAxis: axis({name: xName, ...sx.axis, splitLine: {show: false}}), yAxis: axis({name: yName, nameGap: 48, ...sy.axis, splitLine: {show: false}}),
+      visualMap: heat.length ? [colorScale(4, 0, extent(heat.map((h) => h[4])), name, {reverse: minimize})] : [],
+      series: [
+        {type: 'custom', name, renderItem, encode: {x: [0, 1], y: [2, 3]}, data: heat, z: 1,
+          tooltip: {formatter: (p) => `${name}: mean ${num(p.value[4])} over ${p.value[5]} trial(s)`}},
+        {type: 'scatter', name: 'Trials', symbolSize: 5, z: 2, large: true, itemStyle: {color: '#111', borderColor: '#fff', borderWidth: 1},
+          data: rows.map((_, i) => [sx.values[i], sy.values[i]]), tooltip: tip(names, (v) => `${xName} = ${num(v[0])}<br>${yName} = ${num(v[1])}`)},
+      ],
+    }), {names, replace: ['xAxis', 'yAxis', 'visualMap']});
   }
 
   /** The importance answer from /importance (drawn when it comes, and with the other plots). */
@@ -204,9 +334,11 @@ export class Plots {
     if (!answer) note('importance', 'Computing…');
     else if (!found.length) note('importance', `Shown once ${5} trials have succeeded (${answer.trials} so far).`);
     else note('importance', `Optuna's PED-ANOVA over ${answer.used} of ${answer.trials} succeeded trials.`);
-    return plot('importance', [{type: 'bar', orientation: 'h', x: found.map((f) => f[1]), y: found.map((f) => f[0]),
-      marker: {color: PHASE_COLORS.Running}, name: 'Importance'}],
-    layout({showlegend: false, xaxis: {title: {text: 'Importance'}, rangemode: 'tozero'}, yaxis: {automargin: true}}));
+    return this.plot('importance', baseOption({
+      legend: {show: false}, grid: {left: 24, right: 24, top: 32, bottom: 48, containLabel: true},
+      xAxis: axis({name: 'Importance', min: 0, scale: false}), yAxis: axis({type: 'category', data: found.map((f) => f[0])}),
+      series: [{type: 'bar', name: 'Importance', data: found.map((f) => num(f[1])), itemStyle: {color: PHASE_COLORS.Running}}],
+    }), {replace: ['yAxis']});
   }
 
   /** The rows whose reports are drawn: all of them up to MAX_CURVES; past it the best fifth of that many, the
@@ -228,69 +360,122 @@ export class Plots {
 
   intermediate() {
     const {cols, series} = this.trials;
-    const x = [];
-    const y = [];
-    const text = [];
-    const stoppedX = [];
-    const stoppedY = [];
-    const stoppedText = [];
     const {rows, total} = this.curveRows();
-    for (const row of rows) {
-      const values = series.get(cols.id[row]);
-      for (let i = 0; i < values.length; i += 1) {
-        x.push(i + 1);
-        y.push(values[i]);
-        text.push(cols.name[row]);
-      }
-      x.push(null); y.push(null); text.push(null);
-    }
+    let longest = 1;
+    const values = [];
+    const curves = rows.map((row) => {
+      const reports = series.get(cols.id[row]);
+      longest = Math.max(longest, reports.length);
+      const coords = Array.from(reports, (v, i) => [i + 1, v]);
+      for (const v of reports) values.push(v);
+      // A polyline needs two points (ECharts fails on one): a single report is its own segment.
+      return {name: cols.name[row], coords: coords.length === 1 ? [coords[0], coords[0]] : coords};
+    });
+    // Each report as a marker too while they are few (as a curve of one report shows only so).
+    const markers = values.length <= 2000 ? rows.flatMap((row) => Array.from(series.get(cols.id[row]), (v, i) => [i + 1, v])) : [];
+    const markerNames = markers.length ? rows.flatMap((row) => Array(series.get(cols.id[row]).length).fill(cols.name[row])) : [];
+    const stopped = [];
+    const stoppedNames = [];
     for (let row = 0; row < this.trials.count; row += 1) {
-      const values = series.get(cols.id[row]);
-      if (cols.phase[row] === 'EarlyStopped' && values?.length) {
-        stoppedX.push(values.length); stoppedY.push(values[values.length - 1]); stoppedText.push(cols.name[row]);
+      const reports = series.get(cols.id[row]);
+      if (cols.phase[row] === 'EarlyStopped' && reports?.length) {
+        stopped.push([reports.length, reports[reports.length - 1]]);
+        stoppedNames.push(cols.name[row]);
       }
     }
     note('intermediate', !total ? 'No reports yet.' : (rows.length < total
       ? `The reports of ${rows.length.toLocaleString()} of ${total.toLocaleString()} trials: the best, the running and an even sample of the rest.` : ''));
-    // One SVG path for every curve: WebGL draws a line with gaps as one line per curve (slow for thousands).
-    return plot('intermediate', [
-      {type: 'scatter', mode: x.length > 2000 ? 'lines' : 'lines+markers', name: 'Reports', x, y, text, connectgaps: false,
-        line: {width: 1, color: PHASE_COLORS.Running}, marker: {size: 4}, meta: {curves: rows.length, total}},
-      {type: traceType(stoppedX.length), mode: 'markers', name: 'Early stopped', x: stoppedX, y: stoppedY, text: stoppedText,
-        marker: {symbol: 'x', size: 9, color: PHASE_COLORS.EarlyStopped}},
-    ], layout({xaxis: {title: {text: 'Report'}}, yaxis: {title: {text: this.objective().name}}}));
+    const [lo, hi] = nice(extent(values));
+    // A lines series (polylines) does not widen its axes: their ranges are given.
+    return this.plot('intermediate', baseOption({
+      xAxis: axis({name: 'Report', min: 1, max: Math.max(2, longest), minInterval: 1}),
+      yAxis: axis({name: this.objective().name, nameGap: 48, min: lo, max: hi}),
+      series: [
+        {type: 'lines', name: 'Reports', coordinateSystem: 'cartesian2d', polyline: true, data: curves, large: true, largeThreshold: LARGE / 4,
+          lineStyle: {width: 1, opacity: curves.length > 100 ? 0.35 : 0.9, color: PHASE_COLORS.Running},
+          tooltip: {formatter: (p) => `<b>${p.name}</b>`}},
+        {type: 'scatter', name: 'Reports', symbolSize: 4, data: markers, itemStyle: {color: PHASE_COLORS.Running},
+          tooltip: tip(markerNames, (v) => `report ${v[0]}: ${num(v[1])}`)},
+        {type: 'scatter', name: 'Early stopped', symbol: 'diamond', symbolSize: 9, data: stopped,
+          itemStyle: {color: PHASE_COLORS.EarlyStopped}, tooltip: tip(stoppedNames, (v) => `stopped after report ${v[0]}: ${num(v[1])}`)},
+      ],
+    }), {replace: ['xAxis', 'yAxis']});
   }
 
   timeline() {
     const {cols} = this.trials;
     const now = Date.now();
-    const traces = {};
+    const byPhase = {};
+    const names = {};
     let started = 0;
     for (let row = 0; row < this.trials.count; row += 1) {
       const start = cols.start[row];
       if (start === null || start === undefined) continue;
       started += 1;
       const phase = cols.phase[row];
-      const trace = (traces[phase] ||= {x: [], y: [], text: []});
-      const end = cols.end[row] ?? now;
-      trace.x.push(localTime(start), localTime(end), null);
-      trace.y.push(row + 1, row + 1, null);
-      trace.text.push(cols.name[row], cols.name[row], null);
+      (byPhase[phase] ||= []).push([localTime(start), localTime(cols.end[row] ?? now), row + 1]);
+      (names[phase] ||= []).push(cols.name[row]);
     }
     note('timeline', started ? '' : 'No trial has started yet.');
-    // A path per status (SVG: one path with gaps is cheap; WebGL would draw each segment alone).
-    const data = Object.entries(traces).map(([phase, trace]) => ({type: 'scatter', mode: 'lines', name: phase, ...trace,
-      connectgaps: false, line: {color: PHASE_COLORS[phase] || '#888', width: started > 200 ? 2 : 6}}));
-    return plot('timeline', data, layout({xaxis: {title: {text: 'Time'}, type: 'date'}, yaxis: {title: {text: 'Trial'}}}));
+    const renderItem = (params, api) => {
+      const a = api.coord([api.value(0), api.value(2)]);
+      const b = api.coord([api.value(1), api.value(2)]);
+      const height = Math.max(1, Math.min(8, api.size([0, 1])[1] * 0.8));
+      return {type: 'rect', shape: {x: a[0], y: a[1] - height / 2, width: Math.max(1, b[0] - a[0]), height},
+        style: {fill: api.visual('color')}};
+    };
+    const series = Object.entries(byPhase).map(([phase, data]) => ({
+      type: 'custom', name: phase, renderItem, encode: {x: [0, 1], y: 2}, data, itemStyle: {color: PHASE_COLORS[phase] || '#888'},
+      tooltip: tip(names[phase], (v) => `${phase}<br>${new Date(v[0] + new Date(v[0]).getTimezoneOffset() * 60000).toLocaleString()}, ${((v[1] - v[0]) / 1000).toFixed(1)} s`),
+    }));
+    return this.plot('timeline', baseOption({xAxis: axis({name: 'Time', type: 'time'}), yAxis: axis({name: 'Trial', minInterval: 1}), series}));
   }
 
   edf() {
     const {y} = this.points();
-    note('edf', y.length ? '' : MISSING);
+    note('edf', y.length ? '' : this.missing());
     const x = [...y].sort((a, b) => a - b);
-    const fraction = x.map((_, i) => (i + 1) / x.length);
-    return plot('edf', [{type: 'scatter', mode: 'lines', name: 'EDF', x, y: fraction,
-      line: {shape: 'hv', color: PHASE_COLORS.Running}}],
-    layout({showlegend: false, xaxis: {title: {text: this.objective().name}}, yaxis: {title: {text: 'Cumulative probability'}, range: [0, 1.02]}}));
+    return this.plot('edf', baseOption({
+      legend: {show: false}, tooltip: {trigger: 'axis'},
+      xAxis: axis({name: this.objective().name}), yAxis: axis({name: 'Cumulative probability', nameGap: 40, min: 0, max: 1, scale: false}),
+      series: [{type: 'line', name: 'EDF', step: 'end', showSymbol: false, data: x.map((v, i) => [v, (i + 1) / x.length]),
+        lineStyle: {color: PHASE_COLORS.Running}, itemStyle: {color: PHASE_COLORS.Running}}],
+    }));
+  }
+
+  /** Hyperband's rungs or PBT's generations: each finished trial at its stage and objective, a line from its parent
+   *  (the trial whose assignment it continues). Hidden for other algorithms. */
+  lineagePlot() {
+    const card = document.getElementById('card-lineage');
+    const lineage = this.lineage();
+    card.hidden = !lineage;
+    if (!lineage) return Promise.resolve();
+    const {cols, labels} = this.trials;
+    const {name} = this.objective();
+    const stage = labels[lineage.stage];
+    const parent = labels[lineage.parent] || [];
+    const {rows, y, names} = this.points();
+    const at = new Map(rows.map((row, i) => [cols.name[row], [Number(stage[row]), y[i]]]));
+    const links = [];
+    rows.forEach((row, i) => {
+      const from = parent[row] && at.get(parent[row]);
+      if (from) links.push({coords: [from, [Number(stage[row]), y[i]]]});
+    });
+    const groups = lineage.bracket ? rows.map((row) => `bracket ${labels[lineage.bracket][row]}, rung ${labels[lineage.rung][row]}`) : null;
+    note('lineage', rows.length ? `${rows.length} trials, ${links.length} continued from a parent.` : this.missing());
+    return this.plot('lineage', baseOption({
+      legend: {show: false},
+      // Half a stage of room at either end; those ends unlabelled (stages are whole numbers).
+      xAxis: axis({name: lineage.x, minInterval: 1, min: (r) => r.min - 0.5, max: (r) => r.max + 0.5,
+        axisLabel: {...axis().axisLabel, showMinLabel: false, showMaxLabel: false}}),
+      yAxis: axis({name, nameGap: 48}),
+      series: [
+        {type: 'scatter', name: 'Trials', symbolSize: 7, large: true, itemStyle: {color: PHASE_COLORS.Running},
+          data: rows.map((row, i) => [Number(stage[row]), y[i]]),
+          tooltip: tip(names, (v, i) => `${groups ? `${groups[i]}<br>` : ''}${lineage.x} ${v[0]}: ${name} = ${num(v[1])}`)},
+        {type: 'lines', name: 'Parent', coordinateSystem: 'cartesian2d', data: links, silent: true,
+          lineStyle: {width: 1, opacity: 0.5, color: PHASE_COLORS.Created}},
+      ],
+    }), {names});
   }
 }

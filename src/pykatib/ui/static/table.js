@@ -48,7 +48,9 @@ export class TrialsTable {
     for (const [name, values] of Object.entries(t.params)) {
       columns.push({key: `param:${name}`, header: name, get: value(values), num: true});
     }
-    columns.push({key: 'objective', header: `Objective (${objective})`, get: value(t.cols.objective), num: true});
+    // A text objective (a DARTS genotype) has no value: its latest report is shown.
+    const text = (row) => (typeof t.metrics[objective]?.latest[row] === 'string' ? t.metrics[objective].latest[row] : null);
+    columns.push({key: 'objective', header: `Objective (${objective})`, get: (row) => t.value(t.cols.objective, row) ?? text(row), num: true});
     for (const [name, stats] of Object.entries(t.metrics)) {
       for (const part of ['min', 'max', 'latest']) {
         columns.push({key: `metric:${name}:${part}`, header: `${name} ${part}`, get: value(stats[part]), num: true});

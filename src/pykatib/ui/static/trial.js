@@ -1,8 +1,8 @@
 // A trial's page: assignments, conditions, each metric's min / max / latest and its curve (over time or
 // report), the primary replica's log (followed while the trial runs) and the rendered trial spec as YAML.
 import {
-  GROUP, PREFIX, POLL_MS, PLOT_CONFIG, badge, el, every, fmt, fmtDuration, fmtTime, getJSON, kube, layout, loadPlotly,
-  setMessage, toYAML, traceType,
+  GROUP, PREFIX, POLL_MS, axis, badge, baseOption, draw, el, every, fmt, fmtDuration, fmtTime, getJSON, kube, loadCharts,
+  setMessage, toYAML,
 } from './common.js';
 
 const {namespace, experiment, trial} = document.body.dataset;
@@ -11,7 +11,7 @@ const trialPath = `/apis/${GROUP}/v1beta1/namespaces/${encodeURIComponent(namesp
 const MAX_LOG_CHARS = 2_000_000;
 // The server reads no more of a log than its last lines (a trial's log may be gigabytes).
 const LOG_TAIL_LINES = 20000;
-let axis = 'time';
+let xKind = 'time'; // the curve's x axis: 'time' or 'step' (report)
 let last = null;
 let following = false;
 
@@ -52,24 +52,34 @@ function render(data, object) {
   return curve(data);
 }
 
+let drawnAxis = null;
+let version = 0;
+
 async function curve(data) {
   try {
-    await loadPlotly();
+    await loadCharts();
   } catch (error) {
     setMessage(error.message, true);
     return;
   }
-  const traces = Object.entries(data.observations).map(([name, series]) => ({
-    type: traceType(series.value.length), mode: series.value.length > 500 ? 'lines' : 'lines+markers', name,
-    x: axis === 'time' ? series.time.map((t) => t - new Date(t).getTimezoneOffset() * 60000) : series.value.map((_, i) => i + 1),
-    y: series.value,
+  const time = xKind === 'time';
+  const series = Object.entries(data.observations).map(([name, reports]) => ({
+    type: 'line', name, showSymbol: reports.value.length <= 500, symbolSize: 5,
+    data: reports.value.map((v, i) => [time ? reports.time[i] - new Date(reports.time[i]).getTimezoneOffset() * 60000 : i + 1, v]),
   }));
-  return Plotly.react(document.getElementById('plot-curve'), traces,
-    layout({uirevision: axis, xaxis: {title: {text: axis === 'time' ? 'Time' : 'Report'}, type: axis === 'time' ? 'date' : '-'}}), PLOT_CONFIG);
+  // The axes are set again only when the x axis changes (a zoom stays while reports arrive).
+  const replace = drawnAxis === xKind ? [] : ['xAxis', 'yAxis'];
+  drawnAxis = xKind;
+  version += 1;
+  return draw(document.getElementById('plot-curve'), baseOption({
+    tooltip: {trigger: 'axis'},
+    xAxis: time ? axis({name: 'Time', type: 'time'}) : axis({name: 'Report', minInterval: 1}),
+    yAxis: axis({}), series,
+  }), {version, replace});
 }
 
 function controls() {
-  const select = el('select', {id: 'curve-axis', onchange: (event) => { axis = event.target.value; if (last) curve(last); }},
+  const select = el('select', {id: 'curve-axis', onchange: (event) => { xKind = event.target.value; if (last) curve(last); }},
     el('option', {value: 'time'}, 'time'), el('option', {value: 'step'}, 'report'));
   document.getElementById('controls-curve').replaceChildren(el('label', {}, 'x axis ', select));
 }
@@ -137,5 +147,5 @@ async function refresh() {
 }
 
 controls();
-loadPlotly().catch(() => {});
+loadCharts().catch(() => {});
 every(POLL_MS, refresh);
