@@ -508,9 +508,7 @@ def summarize_trace(trace: bytes, url: str, drawn_ms: float) -> None:
             ((event.get("args") or {}).get("data") or {}).get("url")
         ):
             at = (event["ts"] - start) / 1000
-            print(
-                f"    ECharts evaluated (compile included) from {at:.0f} ms for {event.get('dur', 0) / 1000:.0f} ms"
-            )
+            print(f"    ECharts evaluated (compile included) from {at:.0f} ms for {event.get('dur', 0) / 1000:.0f} ms")
     for kind, ms in kinds.most_common():
         extra = (
             f" ({in_commit:.0f} of it in compositor commits: WebGL canvases read back)"
