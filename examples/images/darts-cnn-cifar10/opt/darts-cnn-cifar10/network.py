@@ -84,7 +84,8 @@ class MixedOperation(nn.Module):
         self.candidates = nn.ModuleList(operation(p, channels, stride) for p in primitives)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum((w * op(x) for w, op in zip(weights, self.candidates, strict=True)), torch.zeros(()))
+        start = torch.zeros((), device=x.device)
+        return sum((w * op(x) for w, op in zip(weights, self.candidates, strict=True)), start)
 
 
 class Cell(nn.Module):

@@ -2,8 +2,9 @@
 
 It takes Katib's arguments as Katib's darts example passes them, ``--algorithm-settings="{'num_epochs': '1',
 ...}"`` (the double quotes are part of the value: no shell removes them), ``--search-space="['max_pooling_3x3']"``
-and ``--num-layers="1"``, runs a real DARTS search with PyTorch on CPU (mixed operations, architecture weights
-updated by Adam on validation batches, network weights by SGD on training batches: first-order bilevel) over
+and ``--num-layers="1"``, runs a real DARTS search with PyTorch (mixed operations, architecture weights updated by
+Adam on validation batches, network weights by SGD on training batches: first-order bilevel) on the first GPU when
+one is visible, as Katib's image does (``>>> Use GPU for Training <<<``), else on the CPU, over
 scikit-learn's 8x8 digits resized to CIFAR-10's 3x32x32 (a few hundred images, half to train, half to
 validate), and prints what Katib's image prints, ending with ``Best-Genotype=Genotype(...)``.
 """

@@ -42,8 +42,23 @@ def precision(logits: torch.Tensor, target: torch.Tensor) -> tuple[float, float]
     return float(hits[:, :1].any(dim=1).float().mean()), float(hits.any(dim=1).float().mean())
 
 
+def pick_device() -> torch.device:
+    """As Katib's image: the first GPU when one is visible (CUDA_VISIBLE_DEVICES), else the CPU."""
+    if torch.cuda.device_count() > 0:
+        torch.cuda.set_device(0)
+        torch.cuda.manual_seed_all(2)
+        torch.backends.cudnn.benchmark = True
+        print(">>> Use GPU for Training <<<")
+        print(f"Device ID: {torch.cuda.current_device()}")
+        print(f"Device name: {torch.cuda.get_device_name(0)}")
+        print(f"Device availability: {torch.cuda.is_available()}\n")
+        return torch.device("cuda")
+    print(">>> Use CPU for Training <<<")
+    return torch.device("cpu")
+
+
 def _batches(x: torch.Tensor, y: torch.Tensor, size: int, generator: torch.Generator) -> list[tuple[Any, Any]]:
-    order = torch.randperm(len(x), generator=generator)
+    order = torch.randperm(len(x), generator=generator).to(x.device)  # the CPU generator's draws on any device
     return [(x[order[i : i + size]], y[order[i : i + size]]) for i in range(0, len(x), size)]
 
 
@@ -66,20 +81,21 @@ def search(settings: dict[str, Any], space: list[str], num_layers: int, samples:
     print(">>> All Primitives")
     print(f"{primitives}\n")
     print(f"Number of layers {num_layers}\n")
-    print(">>> Use CPU for Training <<<")
+    device = pick_device()
 
     torch.set_num_threads(1)  # parallel trials do not compete for cores
     torch.manual_seed(2)
     np.random.seed(2)
     images, labels = digits(samples)
     split = len(images) // 2  # as Katib's image: the first half trains the weights, the second the alphas
-    train_x, train_y, valid_x, valid_y = images[:split], labels[:split], images[split:], labels[split:]
+    train_x, train_y = images[:split].to(device), labels[:split].to(device)
+    valid_x, valid_y = images[split:].to(device), labels[split:].to(device)
     batch_size = split if settings["batch_size"] is None else int(settings["batch_size"])
 
     model = SearchNetwork(
         primitives, int(settings["init_channels"]), INPUT_CHANNELS, NUM_CLASSES, num_layers,
         int(settings["num_nodes"]), int(settings["stem_multiplier"]),
-    )  # fmt: skip
+    ).to(device)  # fmt: skip
     criterion = nn.CrossEntropyLoss()
     w_optim = torch.optim.SGD(model.weights(), w_lr, momentum=w_momentum, weight_decay=w_weight_decay)
     alpha_optim = torch.optim.Adam(model.alphas(), alpha_lr, betas=(0.5, 0.999), weight_decay=alpha_weight_decay)
