@@ -77,6 +77,7 @@ def test_experiment_created_from_the_editor_runs_live_to_its_end(context: Any, s
     assert points["timeline"] == 6
     page.wait_for_function(f"({PLOT_POINTS})().importance.length === 2", timeout=WAIT_MS)
     assert sorted(page.evaluate(PLOT_POINTS)["importance"]) == ["opt", "x"]  # 6 succeeded: importance is shown
+    _brush_parallel_axis(page)
 
     experiment = server.experiment("ui-live")
     best = experiment["status"]["currentOptimalTrial"]["bestTrialName"]
@@ -134,6 +135,38 @@ def _check_csv(page: Any, trials: list[dict[str, Any]]) -> None:
         assert float(row["x"]) == float(assignments["x"]) and row["opt"] == assignments["opt"]
         for part in ("min", "max", "latest"):
             assert float(row[f"accuracy {part}"]) == float(metrics["accuracy"][part])
+
+
+# The parallel coordinates' lines inside (active) and outside (inactive) the brushed ranges, as ECharts keeps them.
+BRUSHED = """(() => {
+  const series = echarts.getInstanceByDom(document.getElementById('plot-parallel')).getModel().getSeries()[0];
+  return [series.getRawIndicesByActiveState('active').length, series.getRawIndicesByActiveState('inactive').length];
+})()"""
+
+
+def _brush_parallel_axis(page: Any) -> None:
+    """Drag along the first axis (x) over a few pixels around the largest x: the lines outside the range fade;
+    the range stays when the plots are drawn again (as they are when trials change)."""
+    scale, values = page.evaluate("""(() => {
+      const model = echarts.getInstanceByDom(document.getElementById('plot-parallel')).getModel();
+      return [model.getComponent('parallelAxis', 0).axis.scale.getExtent(),
+              model.getSeries()[0].getRawData().mapArray(0, (v) => v)];
+    })()""")
+    box = page.locator("#plot-parallel").bounding_box()
+    top, length = box["y"] + 24, box["height"] - 24 - 40  # the parallel's margins (plots.js)
+    pixel = [top + (scale[1] - v) / (scale[1] - scale[0]) * length for v in values]
+    target = pixel[values.index(max(values))]
+    inside = sum(1 for y in pixel if target - 4 <= y <= target + 4)
+    assert len(values) == 6 and inside < 6
+    page.mouse.move(box["x"] + 48, target - 4)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 48, target + 4, steps=4)
+    page.mouse.up()
+    assert page.evaluate(BRUSHED) == [inside, 6 - inside]
+    page.evaluate("window.pykatib.trials.version += 1; window.pykatib.plots.draw()")
+    redrawn = "document.getElementById('plot-parallel').dataset.drawn === String(window.pykatib.trials.version)"
+    page.wait_for_function(redrawn)
+    assert page.evaluate(BRUSHED) == [inside, 6 - inside]
 
 
 def _check_trial_page(page: Any, server: Server, best: str, tmp_path: Path) -> None:
