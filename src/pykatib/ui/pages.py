@@ -4,15 +4,20 @@ with its one JavaScript module; everything comes from this package (``static/``)
 from __future__ import annotations
 
 import html
+import json
+from urllib.parse import quote
 
 from pykatib.ui.auth import PREFIX
 
 STATIC = f"{PREFIX}/static"
 
 
-def shell(title: str, script: str, body: str, *, charts: str | None = None, data: dict[str, str] | None = None) -> str:
+def shell(
+    title: str, script: str, body: str, *, charts: str | None = None, data: dict[str, str] | None = None, head: str = ""
+) -> str:
     """A page: ``body`` inside <main>, ``script`` (a module under static/), ECharts preloaded when ``charts``
-    (its URL, ``data-charts``) is given; ``data`` becomes data-* attributes of <body>, which the script reads."""
+    (its URL, ``data-charts``) is given; ``data`` becomes data-* attributes of <body>, which the script reads;
+    ``head`` ends the <head>."""
     data = {**(data or {}), **({"charts": charts} if charts else {})}
     attributes = "".join(f' data-{key}="{html.escape(value)}"' for key, value in data.items())
     # Only fetched early here: the page's script runs it once its own data request is under way (both at once).
@@ -22,7 +27,7 @@ def shell(title: str, script: str, body: str, *, charts: str | None = None, data
 <meta name="color-scheme" content="light dark"><link rel="icon" href="data:,">
 <title>{html.escape(title)} · pykatib</title>
 <link rel="stylesheet" href="{STATIC}/ui.css">{charts_tag}
-<script type="module" src="{STATIC}/{script}"></script></head>
+<script type="module" src="{STATIC}/{script}"></script>{head}</head>
 <body{attributes}><a class="skip" href="#main">Skip to content</a>
 <header class="top"><a class="brand" href="{PREFIX}/">pykatib</a><nav aria-label="Main">
 <a href="{PREFIX}/">Experiments</a><a href="{PREFIX}/new">New experiment</a></nav></header>
@@ -94,7 +99,16 @@ def experiment_page(namespace: str, name: str, charts: str) -> str:
 <div class="actions"><button value="cancel" autofocus>Cancel</button>
 <button value="delete" class="danger" id="confirm-delete">Delete</button></div></form></dialog>
 """
-    return shell(name, "experiment.js", body, charts=charts, data={"namespace": namespace, "name": name})
+    # The page's two first requests start while its HTML is parsed, not after its modules are fetched (the
+    # names are percent-encoded: nothing in them can end the script).
+    base = f"{PREFIX}/api/experiments/{quote(namespace, safe='')}/{quote(name, safe='')}"
+    ask = "{headers: {Accept: 'application/json'}, cache: 'no-store'}"
+    early = (
+        f"<script>window.pykatibEarly = {{data: fetch({json.dumps(base + '?since=0')}, {ask}), "
+        f"importance: fetch({json.dumps(base + '/importance')}, {ask})}};</script>"
+    )
+    data = {"namespace": namespace, "name": name}
+    return shell(name, "experiment.js", body, charts=charts, data=data, head=early)
 
 
 def trial_page(namespace: str, experiment: str, trial: str, charts: str) -> str:

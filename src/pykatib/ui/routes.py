@@ -185,7 +185,7 @@ def mount(app: FastAPI, store: Store) -> None:
         record = experiment(namespace, name)
         if record is None:
             return not_found(f"experiment {namespace}/{name} not found")
-        return JSON(weights.get(record, store.list_trials(record.id)))
+        return JSON(weights.get(record, lambda: store.list_trials(record.id)))
 
     @app.get(f"{PREFIX}/api/experiments/{{namespace}}/{{name}}/trials/{{trial}}", include_in_schema=False)
     def trial_data(namespace: str, name: str, trial: str) -> Response:

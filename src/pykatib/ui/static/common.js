@@ -19,7 +19,12 @@ function problem(response, body) {
 
 /** GET the UI's data (JSON); throws an Error whose `status` is the HTTP status. */
 export async function getJSON(path) {
-  const response = await fetch(path, {headers: {Accept: 'application/json'}, cache: 'no-store'});
+  return answerOf(fetch(path, {headers: {Accept: 'application/json'}, cache: 'no-store'}));
+}
+
+/** The JSON of a fetch (a promise of its response) as getJSON returns it. */
+export async function answerOf(request) {
+  const response = await request;
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const error = new Error(problem(response, body));
@@ -170,6 +175,30 @@ export function loadCharts() {
 
 function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+/** Draw every kind of series the pages use, a few points each, in a chart off the page, then drop it: ECharts'
+ *  first drawing of a kind costs far more than the next (code compiled, components set up), and pages do this
+ *  while they wait for their data instead of on the way to showing it. */
+export function warmUp() {
+  const box = el('div', {style: 'position:absolute;left:-10000px;top:0;width:400px;height:300px', 'aria-hidden': 'true'});
+  document.body.append(box);
+  const chart = echarts.init(box, null, {renderer: 'canvas'});
+  const points = [[1, 1, 1], [2, 3, 2], [3, 2, 3]];
+  const scale = colorScale(2, 0, [1, 3], 'warm');
+  chart.setOption(baseOption({
+    xAxis: axis(), yAxis: axis(), visualMap: [scale],
+    series: [{type: 'scatter', large: true, largeThreshold: 1, data: points}, {type: 'scatter', data: points},
+      {type: 'line', step: 'end', data: points}, {type: 'bar', data: [1, 2, 3]},
+      {type: 'lines', coordinateSystem: 'cartesian2d', polyline: true, large: true, largeThreshold: 1, data: [{coords: points}]},
+      {type: 'custom', renderItem: (params, api) => ({type: 'rect', shape: {x: api.coord([api.value(0), 0])[0], y: 0, width: 2, height: 2}}),
+        data: points}],
+  }));
+  chart.clear();
+  chart.setOption(baseOption({parallelAxis: [{dim: 0}, {dim: 1}, {dim: 2, type: 'category', data: ['a']}], visualMap: [scale],
+    series: [{type: 'parallel', data: points.map(([a, b]) => [a, b, 'a'])}]}));
+  chart.dispose();
+  box.remove();
 }
 
 /** The chart of a plot container, made on first use and resized with its box. Each drawing it finishes sets

@@ -1,8 +1,8 @@
 // The experiment page: overview, plots and trials table, kept up to date without reloading (every 2 s it asks
 // for what changed since its last answer); stop, delete, edit the budget, the Experiment as YAML.
 import {
-  PREFIX, POLL_MS, badge, confirmDelete, deleteExperiment, el, every, experimentPath, fmt, getJSON, kube, loadCharts,
-  setMessage, stopExperiment, toYAML,
+  PREFIX, POLL_MS, answerOf, badge, confirmDelete, deleteExperiment, el, every, experimentPath, fmt, getJSON, kube, loadCharts,
+  setMessage, stopExperiment, toYAML, warmUp,
 } from './common.js';
 import {Trials} from './model.js';
 import {Plots} from './plots.js';
@@ -77,7 +77,9 @@ function overview() {
 }
 
 // Asked for at once, beside the first data request (its answer does not need the trials).
-let prefetched = getJSON(`${base}/importance`).catch(() => null);
+// Both first requests were started by the page's HTML (pages.py), before this module was fetched.
+const early = window.pykatibEarly || {};
+let prefetched = (early.importance ? answerOf(early.importance) : getJSON(`${base}/importance`)).catch(() => null);
 
 async function importance() {
   const succeeded = (experiment.statusBlock || {}).trialsSucceeded || 0;
@@ -99,7 +101,8 @@ async function importance() {
 async function poll() {
   let answer;
   try {
-    answer = await getJSON(`${base}?since=${since}`);
+    answer = await (early.data && since === 0 ? answerOf(early.data) : getJSON(`${base}?since=${since}`));
+    early.data = null;
   } catch (error) {
     if (error.status === 404) {
       setMessage(`Experiment ${namespace}/${name} does not exist (any more).`, true);
@@ -177,5 +180,5 @@ document.getElementById('yaml-box').addEventListener('toggle', async (event) => 
   document.getElementById('yaml').textContent = toYAML(shown);
 });
 
-loadCharts().catch(() => {}); // parsed while the first answer is computed
+loadCharts().then(warmUp).catch(() => {}); // parsed (and warmed up) while the first answer is computed
 every(POLL_MS, poll);
