@@ -152,6 +152,7 @@ def _brush_parallel_axis(page: Any) -> None:
       return [model.getComponent('parallelAxis', 0).axis.scale.getExtent(),
               model.getSeries()[0].getRawData().mapArray(0, (v) => v)];
     })()""")
+    page.locator("#plot-parallel").scroll_into_view_if_needed()
     box = page.locator("#plot-parallel").bounding_box()
     top, length = box["y"] + 24, box["height"] - 24 - 40  # the parallel's margins (plots.js)
     pixel = [top + (scale[1] - v) / (scale[1] - scale[0]) * length for v in values]
@@ -352,6 +353,17 @@ def test_pbt_lineage(context: Any, server: Server, tmp_path: Path) -> None:
     assert len(children) == 5 and page.evaluate(PLOT_POINTS)["lineageLinks"] == 5
     page.locator("#card-lineage").screenshot(path=str(tmp_path / "lineage.png"))
     screenshot(page, tmp_path / "pbt.png")
+    # A click on a point of the optimisation history opens that trial's page.
+    x, y, first = page.evaluate("""(() => {
+      const chart = echarts.getInstanceByDom(document.getElementById('plot-history'));
+      const [x, y] = chart.convertToPixel({seriesIndex: 0}, chart.getOption().series[0].data[0]);
+      const trials = window.pykatib.trials;
+      return [x, y, trials.cols.name[trials.finished()[0]]];
+    })()""")
+    page.locator("#plot-history").scroll_into_view_if_needed()
+    box = page.locator("#plot-history").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url(f"**/ui/experiments/default/ui-pbt/trials/{first}", timeout=WAIT_MS)
     gate = tmp_path / "gate"
     server.create(gated_experiment("ui-no-lineage", gate, trials=1, parallel=1))
     open_gate(gate)

@@ -111,15 +111,16 @@ export class Plots {
     this.measured = true;
   }
 
-  /** Draw a plot's option (see common.js draw); a click on a point named by `names` opens that trial. */
-  plot(key, option, {names = null, replace = []} = {}) {
+  /** Draw a plot's option (see common.js draw); a click on a point of the series named `points` (of any
+   *  series when it is null) opens the trial `names[dataIndex]`. */
+  plot(key, option, {names = null, points = null, replace = []} = {}) {
     const box = container(key);
     const done = draw(box, option, {version: this.trials.version, replace});
     const chart = echarts.getInstanceByDom(box);
     chart.off('click');
     if (names) {
       chart.on('click', (p) => {
-        const trial = p.seriesIndex === 0 || key === 'slice' ? names[p.dataIndex] : null;
+        const trial = points === null || p.seriesName === points ? names[p.dataIndex] : null;
         if (!trial) return;
         const {namespace, name} = document.body.dataset;
         window.location.assign(`${PREFIX}/experiments/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/trials/${encodeURIComponent(trial)}`);
@@ -190,7 +191,7 @@ export class Plots {
         {type: 'line', name: 'Best value', step: 'end', showSymbol: false, silent: true, data: best, markLine,
           lineStyle: {color: PHASE_COLORS.Failed}, itemStyle: {color: PHASE_COLORS.Failed}},
       ],
-    }), {names});
+    }), {names, points: 'Objective value'});
   }
 
   parallel() {
@@ -324,7 +325,7 @@ export class Plots {
         {type: 'scatter', name: 'Trials', ...dots(rows.length, 5), z: 2, itemStyle: {color: '#111', borderColor: '#fff', borderWidth: 1},
           data: rows.map((_, i) => [sx.values[i], sy.values[i]]), tooltip: tip(names, (v) => `${xName} = ${num(v[0])}<br>${yName} = ${num(v[1])}`)},
       ],
-    }), {names, replace: ['xAxis', 'yAxis', 'visualMap']});
+    }), {names, points: 'Trials', replace: ['xAxis', 'yAxis', 'visualMap']});
   }
 
   /** The importance answer from /importance (drawn when it comes, and with the other plots). */
@@ -501,6 +502,6 @@ export class Plots {
         {type: 'lines', name: 'Parent', coordinateSystem: 'cartesian2d', data: links, silent: true,
           lineStyle: {width: 1, opacity: 0.5, color: PHASE_COLORS.Created}},
       ],
-    }), {names});
+    }), {names, points: 'Trials'});
   }
 }
