@@ -74,7 +74,7 @@ WATCH = r"""(() => {
   Object.defineProperty(window, '__pykatibBench', {value: bench});
   function frame() {
     bench.frames += 1;
-    if (!bench.expected.length) {
+    if (!bench.expected.length && document.readyState !== 'loading') { // the whole HTML parsed: every card in it
       bench.expected = [...document.querySelectorAll('.plot-card:not([hidden]) [id^="plot-"]')].map((e) => e.id);
     }
     const now = performance.now();

@@ -371,3 +371,24 @@ def test_pbt_lineage(context: Any, server: Server, tmp_path: Path) -> None:
     other = experiment_page(context, server, "ui-no-lineage")
     other.wait_for_function(f"({PLOT_POINTS})().history === 1", timeout=WAIT_MS)
     assert not other.locator("#card-lineage").is_visible()
+
+
+def test_tooltips_show_user_text_as_text(context: Any, server: Server, tmp_path: Path) -> None:
+    """A categorical value with markup in it is shown as text in a plot's tooltip, never as HTML."""
+    gate = tmp_path / "gate"
+    doc = gated_experiment("ui-markup", gate, trials=1, parallel=1)
+    marked = "<img src=x onerror=window.injected=1><i>adam</i>"
+    doc["spec"]["parameters"][1]["feasibleSpace"]["list"] = [marked]
+    server.create(doc)
+    open_gate(gate)
+    server.wait_for("ui-markup")
+    page = experiment_page(context, server, "ui-markup")
+    page.wait_for_function(f"({PLOT_POINTS})().slice.length === 2", timeout=WAIT_MS)
+    page.locator("#plot-slice").scroll_into_view_if_needed()
+    page.evaluate("""echarts.getInstanceByDom(document.getElementById('plot-slice'))
+      .dispatchAction({type: 'showTip', seriesIndex: 1, dataIndex: 0})""")
+    tooltip = page.locator("#plot-slice div", has_text="opt = ").last
+    tooltip.wait_for(timeout=WAIT_MS)
+    assert marked in tooltip.inner_text()  # the text, as typed
+    assert tooltip.locator("i, img").count() == 0 and page.evaluate("window.injected") is None
+    screenshot(page, tmp_path / "markup.png")

@@ -177,28 +177,35 @@ function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
-/** Draw every kind of series the pages use, a few points each, in a chart off the page, then drop it: ECharts'
- *  first drawing of a kind costs far more than the next (code compiled, components set up), and pages do this
- *  while they wait for their data instead of on the way to showing it. */
-export function warmUp() {
+/** Draw every kind of series the pages use, a few points each, in a chart off the page, one kind a task, until
+ *  `done()` (its data has come): ECharts' first drawing of a kind costs several times the next (code compiled,
+ *  components set up), and a page waiting for its data pays it then rather than on the way to showing it. */
+export async function warmUp(done = () => false) {
   const box = el('div', {style: 'position:absolute;left:-10000px;top:0;width:400px;height:300px', 'aria-hidden': 'true'});
   document.body.append(box);
   const chart = echarts.init(box, null, {renderer: 'canvas'});
   const points = [[1, 1, 1], [2, 3, 2], [3, 2, 3]];
   const scale = colorScale(2, 0, [1, 3], 'warm');
-  chart.setOption(baseOption({
-    xAxis: axis(), yAxis: axis(), visualMap: [scale],
-    series: [{type: 'scatter', large: true, largeThreshold: 1, data: points}, {type: 'scatter', data: points},
-      {type: 'line', step: 'end', data: points}, {type: 'bar', data: [1, 2, 3]},
-      {type: 'lines', coordinateSystem: 'cartesian2d', polyline: true, large: true, largeThreshold: 1, data: [{coords: points}]},
-      {type: 'custom', renderItem: (params, api) => ({type: 'rect', shape: {x: api.coord([api.value(0), 0])[0], y: 0, width: 2, height: 2}}),
-        data: points}],
-  }));
-  chart.clear();
-  chart.setOption(baseOption({parallelAxis: [{dim: 0}, {dim: 1}, {dim: 2, type: 'category', data: ['a']}], visualMap: [scale],
-    series: [{type: 'parallel', data: points.map(([a, b]) => [a, b, 'a'])}]}));
-  chart.dispose();
-  box.remove();
+  const kinds = [
+    {type: 'scatter', large: true, largeThreshold: 1, symbol: 'rect', data: points}, {type: 'scatter', data: points},
+    {type: 'line', step: 'end', data: points}, {type: 'bar', data: [1, 2, 3]},
+    {type: 'lines', coordinateSystem: 'cartesian2d', polyline: true, large: true, largeThreshold: 1, data: [{coords: points}]},
+    {type: 'custom', data: points,
+      renderItem: (params, api) => ({type: 'rect', shape: {x: api.coord([api.value(0), 0])[0], y: 0, width: 2, height: 2}})},
+  ];
+  try {
+    for (const series of kinds) {
+      if (done()) return;
+      chart.setOption(baseOption({xAxis: axis(), yAxis: axis(), visualMap: [scale], series: [series]}), true);
+      await new Promise((resolve) => { setTimeout(resolve, 0); }); // the data's answer may be read in between
+    }
+    if (done()) return;
+    chart.setOption(baseOption({parallelAxis: [{dim: 0}, {dim: 1}, {dim: 2, type: 'category', data: ['a']}],
+      visualMap: [scale], series: [{type: 'parallel', data: points.map(([a, b]) => [a, b, 'a'])}]}), true);
+  } finally {
+    chart.dispose();
+    box.remove();
+  }
 }
 
 /** The chart of a plot container, made on first use and resized with its box. Each drawing it finishes sets

@@ -180,5 +180,8 @@ document.getElementById('yaml-box').addEventListener('toggle', async (event) => 
   document.getElementById('yaml').textContent = toYAML(shown);
 });
 
-loadCharts().then(warmUp).catch(() => {}); // parsed (and warmed up) while the first answer is computed
+// Parsed, and warmed up, while the first answer is computed (no more of that once the answer is in).
+let answered = false;
+early.data?.then(() => { answered = true; }, () => { answered = true; });
+loadCharts().then(() => warmUp(() => answered)).catch(() => {});
 every(POLL_MS, poll);

@@ -53,9 +53,14 @@ function nice([lo, hi]) {
   return [Math.floor(lo / step) * step, Math.ceil(hi / step) * step].map((v) => Number(v.toPrecision(12)));
 }
 
-/** A tooltip: the point's name (`names[dataIndex]`) above `format(value, dataIndex)`. */
-function tip(names, format) {
-  return {formatter: (p) => `<b>${names[p.dataIndex] ?? ''}</b><br>${format(p.value, p.dataIndex)}`};
+/** Text as HTML: tooltips are HTML, and parameter values, metric names and texts are the user's. */
+function escape(text) {
+  return echarts.format.encodeHTML(String(text ?? ''));
+}
+
+/** A tooltip: the point's name (`names[dataIndex]`) above the lines `lines(value, dataIndex)` (text). */
+function tip(names, lines) {
+  return {formatter: (p) => [`<b>${escape(names[p.dataIndex])}</b>`, ...lines(p.value, p.dataIndex).map(escape)].join('<br>')};
 }
 
 const num = (v) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v);
@@ -187,7 +192,7 @@ export class Plots {
       xAxis: axis({name: 'Trial'}), yAxis: axis({name}),
       series: [
         {type: 'scatter', name: 'Objective value', ...dots(rows.length, 6), itemStyle: {color: PHASE_COLORS.Running},
-          data: rows.map((row, i) => [row + 1, y[i]]), tooltip: tip(names, (v) => `trial ${v[0]}: ${name} = ${num(v[1])}`)},
+          data: rows.map((row, i) => [row + 1, y[i]]), tooltip: tip(names, (v) => [`trial ${v[0]}: ${name} = ${num(v[1])}`])},
         {type: 'line', name: 'Best value', step: 'end', showSymbol: false, silent: true, data: best, markLine,
           lineStyle: {color: PHASE_COLORS.Failed}, itemStyle: {color: PHASE_COLORS.Failed}},
       ],
@@ -257,7 +262,7 @@ export class Plots {
       yAxis.push(axis({gridIndex: p, name: c === 0 ? this.objective().name : '', nameGap: 48}));
       return {type: 'scatter', name: parameter.name, xAxisIndex: p, yAxisIndex: p, ...dots(rows.length, 6),
         itemStyle: {color: PHASE_COLORS.Running}, data: x.map((v, i) => (coloured ? [v, y[i], rows[i] + 1] : [v, y[i]])),
-        tooltip: tip(names, (v) => `${parameter.name} = ${num(v[0])}<br>${this.objective().name} = ${num(v[1])}`)};
+        tooltip: tip(names, (v) => [`${parameter.name} = ${num(v[0])}`, `${this.objective().name} = ${num(v[1])}`])};
     });
     if (rows.length && !coloured) note('slice', `One colour: ${rows.length.toLocaleString()} trials (colour by trial number up to ${LARGE.toLocaleString()}).`);
     echarts.getInstanceByDom(box)?.resize();
@@ -321,9 +326,9 @@ export class Plots {
       visualMap: heat.length ? [colorScale(4, 0, extent(heat.map((h) => h[4])), name, {reverse: minimize})] : [],
       series: [
         {type: 'custom', name, renderItem, encode: {x: [0, 1], y: [2, 3]}, data: heat, z: 1,
-          tooltip: {formatter: (p) => `${name}: mean ${num(p.value[4])} over ${p.value[5]} trial(s)`}},
+          tooltip: {formatter: (p) => escape(`${name}: mean ${num(p.value[4])} over ${p.value[5]} trial(s)`)}},
         {type: 'scatter', name: 'Trials', ...dots(rows.length, 5), z: 2, itemStyle: {color: '#111', borderColor: '#fff', borderWidth: 1},
-          data: rows.map((_, i) => [sx.values[i], sy.values[i]]), tooltip: tip(names, (v) => `${xName} = ${num(v[0])}<br>${yName} = ${num(v[1])}`)},
+          data: rows.map((_, i) => [sx.values[i], sy.values[i]]), tooltip: tip(names, (v) => [`${xName} = ${num(v[0])}`, `${yName} = ${num(v[1])}`])},
       ],
     }), {names, points: 'Trials', replace: ['xAxis', 'yAxis', 'visualMap']});
   }
@@ -400,11 +405,11 @@ export class Plots {
       series: [
         {type: 'lines', name: 'Reports', coordinateSystem: 'cartesian2d', polyline: true, data: curves, large: true, largeThreshold: LARGE / 4,
           lineStyle: {width: 1, opacity: curves.length > 100 ? 0.35 : 0.9, color: PHASE_COLORS.Running},
-          tooltip: {formatter: (p) => `<b>${p.name}</b>`}},
+          tooltip: {formatter: (p) => `<b>${escape(p.name)}</b>`}},
         {type: 'scatter', name: 'Reports', symbolSize: 4, data: markers, itemStyle: {color: PHASE_COLORS.Running},
-          tooltip: tip(markerNames, (v) => `report ${v[0]}: ${num(v[1])}`)},
+          tooltip: tip(markerNames, (v) => [`report ${v[0]}: ${num(v[1])}`])},
         {type: 'scatter', name: 'Early stopped', symbol: 'diamond', symbolSize: 9, data: stopped,
-          itemStyle: {color: PHASE_COLORS.EarlyStopped}, tooltip: tip(stoppedNames, (v) => `stopped after report ${v[0]}: ${num(v[1])}`)},
+          itemStyle: {color: PHASE_COLORS.EarlyStopped}, tooltip: tip(stoppedNames, (v) => [`stopped after report ${v[0]}: ${num(v[1])}`])},
       ],
     }), {replace: ['xAxis', 'yAxis']});
   }
@@ -451,7 +456,7 @@ export class Plots {
     }
     const series = Object.entries(byPhase).map(([phase, data]) => ({
       type: 'custom', name: phase, renderItem, encode: {x: [0, 1], y: 2}, data, itemStyle: {color: color(phase)},
-      tooltip: tip(names[phase], (v) => `${phase}<br>${new Date(v[0] + new Date(v[0]).getTimezoneOffset() * 60000).toLocaleString()}, ${((v[1] - v[0]) / 1000).toFixed(1)} s`),
+      tooltip: tip(names[phase], (v) => [phase, `${new Date(v[0] + new Date(v[0]).getTimezoneOffset() * 60000).toLocaleString()}, ${((v[1] - v[0]) / 1000).toFixed(1)} s`]),
     }));
     return this.plot('timeline', baseOption({xAxis: axis({name: 'Time', type: 'time'}), yAxis: axis({name: 'Trial', minInterval: 1}), series}),
       {replace: ['xAxis', 'yAxis']});
@@ -498,7 +503,7 @@ export class Plots {
       series: [
         {type: 'scatter', name: 'Trials', ...dots(rows.length, 7), itemStyle: {color: PHASE_COLORS.Running},
           data: rows.map((row, i) => [Number(stage[row]), y[i]]),
-          tooltip: tip(names, (v, i) => `${groups ? `${groups[i]}<br>` : ''}${lineage.x} ${v[0]}: ${name} = ${num(v[1])}`)},
+          tooltip: tip(names, (v, i) => [...(groups ? [groups[i]] : []), `${lineage.x} ${v[0]}: ${name} = ${num(v[1])}`])},
         {type: 'lines', name: 'Parent', coordinateSystem: 'cartesian2d', data: links, silent: true,
           lineStyle: {width: 1, opacity: 0.5, color: PHASE_COLORS.Created}},
       ],
