@@ -74,8 +74,12 @@ WATCH = r"""(() => {
   Object.defineProperty(window, '__pykatibBench', {value: bench});
   function frame() {
     bench.frames += 1;
-    if (!bench.expected.length && document.readyState !== 'loading') { // the whole HTML parsed: every card in it
-      bench.expected = [...document.querySelectorAll('.plot-card:not([hidden]) [id^="plot-"]')].map((e) => e.id);
+    // Every card shown (a card the page shows later, as the lineage, is waited for once it shows), read once the
+    // whole HTML is parsed; the page must have finished its first drawing pass (body's data-rendered).
+    if (document.readyState !== 'loading') {
+      for (const e of document.querySelectorAll('.plot-card:not([hidden]) [id^="plot-"]')) {
+        if (!bench.expected.includes(e.id)) bench.expected.push(e.id);
+      }
     }
     const now = performance.now();
     for (const id of bench.expected) {
@@ -85,7 +89,8 @@ WATCH = r"""(() => {
       if (box && box.dataset.drawn !== undefined && box.dataset.drawn === box.dataset.version
         && Number(box.dataset.points) > 0) bench.drawn[id] = now;
     }
-    if (bench.expected.length && bench.expected.every((id) => bench.drawn[id] !== undefined)) {
+    if (bench.expected.length && document.body.dataset.rendered !== undefined
+      && bench.expected.every((id) => bench.drawn[id] !== undefined)) {
       // This frame shows them once it is committed: the first task after this one comes after the commit.
       bench.frame = now;
       setTimeout(() => { bench.done = performance.now(); }, 0);

@@ -114,7 +114,13 @@ def test_trial_data_has_every_report(server: Server, finished: dict[str, Any]) -
 def test_importance_needs_a_few_trials(server: Server, finished: dict[str, Any]) -> None:
     with server.client() as http:
         answer = http.get("/ui/api/experiments/default/api-done/importance").json()
-    assert answer == {"trials": 4, "used": 0, "evaluator": "PedAnovaImportanceEvaluator", "importances": {}}
+    assert answer == {
+        "trials": 4,
+        "used": 0,
+        "minTrials": 5,
+        "evaluator": "PedAnovaImportanceEvaluator",
+        "importances": {},
+    }
 
 
 def test_marks_name_each_fields_line(server: Server) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,14 +156,15 @@ def _brush_parallel_axis(page: Any) -> None:
     page.locator("#plot-parallel").scroll_into_view_if_needed()
     box = page.locator("#plot-parallel").bounding_box()
     top, length = box["y"] + 24, box["height"] - 24 - 40  # the parallel's margins (plots.js)
-    pixel = [top + (scale[1] - v) / (scale[1] - scale[0]) * length for v in values]
-    target = pixel[values.index(max(values))]
-    inside = sum(1 for y in pixel if target - 4 <= y <= target + 4)
-    assert len(values) == 6 and inside < 6
+    target = top + (scale[1] - max(values)) / (scale[1] - scale[0]) * length  # where the largest x is drawn
     page.mouse.move(box["x"] + 48, target - 4)
     page.mouse.down()
     page.mouse.move(box["x"] + 48, target + 4, steps=4)
     page.mouse.up()
+    (low, high), *_ = page.evaluate("""echarts.getInstanceByDom(document.getElementById('plot-parallel')).getModel()
+      .getComponent('parallelAxis', 0).activeIntervals""")  # the range as ECharts took it from the drag
+    inside = sum(1 for v in values if low <= v <= high)
+    assert len(values) == 6 and 1 <= inside < 6
     assert page.evaluate(BRUSHED) == [inside, 6 - inside]
     page.evaluate("window.pykatib.trials.version += 1; window.pykatib.plots.draw()")
     redrawn = "document.getElementById('plot-parallel').dataset.drawn === String(window.pykatib.trials.version)"
@@ -392,3 +394,47 @@ def test_tooltips_show_user_text_as_text(context: Any, server: Server, tmp_path:
     assert marked in tooltip.inner_text()  # the text, as typed
     assert tooltip.locator("i, img").count() == 0 and page.evaluate("window.injected") is None
     screenshot(page, tmp_path / "markup.png")
+
+
+def test_times_are_drawn_once_in_local_time_and_plots_save_as_png(browser: Any, server: Server, tmp_path: Path) -> None:
+    """In a browser far from UTC the timeline holds each trial's real start (ECharts shows it in local time:
+    shifted once, not twice); a plot's Save PNG button downloads its picture."""
+    gate = tmp_path / "gate"
+    server.create(gated_experiment("ui-kolkata", gate, trials=1, parallel=1))
+    open_gate(gate)
+    server.wait_for("ui-kolkata")
+    (trial,) = server.trials("ui-kolkata")
+    started = datetime.fromisoformat(trial["status"]["startTime"].replace("Z", "+00:00"))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="Asia/Kolkata",
+                                  accept_downloads=True)  # fmt: skip
+    try:
+        page = experiment_page(context, server, "ui-kolkata")
+        page.wait_for_function(f"({PLOT_POINTS})().timeline === 1", timeout=WAIT_MS)
+        assert page.evaluate("new Date().getTimezoneOffset()") == -330
+        drawn = page.evaluate(
+            "echarts.getInstanceByDom(document.getElementById('plot-timeline')).getOption().series[0].data[0][0]"
+        )
+        assert abs(drawn / 1000 - started.timestamp()) < 1  # startTime is in whole seconds
+        with page.expect_download() as download:
+            page.locator("#card-timeline [data-plot-action='save']").click()
+        assert download.value.suggested_filename == "plot-timeline.png"
+        assert download.value.path().read_bytes().startswith(b"\x89PNG")
+    finally:
+        context.close()
+
+
+def test_the_page_recovers_when_its_first_request_fails(context: Any, server: Server, tmp_path: Path) -> None:
+    """The first answer lost (the server restarting, say): the page says so, then asks again and shows it."""
+    gate = tmp_path / "gate"
+    server.create(gated_experiment("ui-retry", gate, trials=1, parallel=1))
+    open_gate(gate)
+    server.wait_for("ui-retry")
+    page = context.new_page()
+    page.route("**/ui/api/experiments/default/ui-retry?since=0", lambda route: route.abort())
+    page.goto(f"{server.local_url}/ui/experiments/default/ui-retry")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Cannot reach the server')",
+                           timeout=WAIT_MS)  # fmt: skip
+    page.unroute("**/ui/api/experiments/default/ui-retry?since=0")
+    page.wait_for_function("document.body.dataset.status === 'Succeeded'", timeout=WAIT_MS)
+    page.wait_for_function(f"({PLOT_POINTS})().history === 1", timeout=WAIT_MS)
+    screenshot(page, tmp_path / "recovered.png")

@@ -71,12 +71,13 @@ def optimal_value(record: ExperimentRecord) -> float | str | None:
     for given in objective.get("metricStrategies") or []:
         if given.get("name") == name and given.get("value") in ("min", "max", "latest"):
             strategy = given["value"]
-    value = found.get(strategy)
-    try:
-        return float(value)
-    except (TypeError, ValueError):  # a text value (a DARTS genotype) is shown as it is; "unavailable" is none
-        latest = found.get("latest")
-        return latest if isinstance(latest, str) and latest not in ("", UNAVAILABLE) else None
+    for value in (found.get(strategy), found.get("latest")):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    latest = found.get("latest")  # a text value (a DARTS genotype) is shown as it is; "unavailable" is none
+    return latest if isinstance(latest, str) and latest not in ("", UNAVAILABLE) else None
 
 
 def experiment_row(record: ExperimentRecord) -> dict[str, Any]:

@@ -68,7 +68,13 @@ class ImportanceCache:
 def importance(record: ExperimentRecord, done: Sequence[TrialRecord]) -> dict[str, Any]:
     """``{"trials": N, "used": n, "importances": {parameter: share}}`` over the succeeded trials ``done``;
     ``importances`` is empty below MIN_TRIALS, or when no parameter varies."""
-    answer: dict[str, Any] = {"trials": len(done), "used": 0, "evaluator": EVALUATOR, "importances": {}}
+    answer: dict[str, Any] = {
+        "trials": len(done),
+        "used": 0,
+        "minTrials": MIN_TRIALS,
+        "evaluator": EVALUATOR,
+        "importances": {},
+    }
     if len(done) < MIN_TRIALS:
         return answer
     spec = ExperimentSpec.model_validate(record.spec.get("spec") or {})

@@ -67,10 +67,16 @@ PLOTS = (
 )
 
 
+PLOT_ACTIONS = (
+    '<div class="plot-actions"><button type="button" data-plot-action="zoom">Reset zoom</button>'
+    '<button type="button" data-plot-action="save">Save PNG</button></div>'
+)  # the canvas's own tool icons take no keyboard focus: the same as buttons (common.js wirePlotActions)
+
+
 def experiment_page(namespace: str, name: str, charts: str) -> str:
     plots = "".join(
         f'<section class="plot-card" id="card-{key}" aria-labelledby="h-{key}"{" hidden" if key == "lineage" else ""}>'
-        f'<h3 id="h-{key}">{title}</h3>'
+        f'<h3 id="h-{key}">{title}</h3>{PLOT_ACTIONS}'
         f'<div class="plot-controls" id="controls-{key}"></div>'
         f'<div class="plot" id="plot-{key}" role="img" aria-label="{title}"></div>'
         f'<p class="plot-note" id="note-{key}"></p></section>'
@@ -119,7 +125,7 @@ def trial_page(namespace: str, experiment: str, trial: str, charts: str) -> str:
 <div class="bar"><h1>{html.escape(trial)}</h1><span id="status" class="badge"></span></div>
 <p id="message" role="status" aria-live="polite"></p>
 <section id="overview" class="cards" aria-label="Overview"></section>
-<section class="plot-card" aria-labelledby="h-curve"><h2 id="h-curve">Metrics over time</h2>
+<section class="plot-card" aria-labelledby="h-curve"><h2 id="h-curve">Metrics over time</h2>{PLOT_ACTIONS}
 <div class="plot-controls" id="controls-curve"></div>
 <div class="plot" id="plot-curve" role="img" aria-label="Metrics over time"></div></section>
 <h2 id="log-heading">Log <span id="log-state" class="muted"></span></h2>

@@ -11,6 +11,11 @@ export const PHASE_COLORS = {
   Killed: '#f59e0b', EarlyStopped: '#a855f7', MetricsUnavailable: '#8b5e3c',
 };
 
+/** The page of trial `trial` of experiment `namespace`/`name`. */
+export function trialHref(namespace, name, trial) {
+  return `${PREFIX}/experiments/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/trials/${encodeURIComponent(trial)}`;
+}
+
 /** A Kubernetes Status (or any error body) as one line. */
 function problem(response, body) {
   if (body && typeof body === 'object' && body.message) return body.message;
@@ -173,7 +178,7 @@ export function loadCharts() {
   return charts;
 }
 
-function cssVar(name) {
+export function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
@@ -221,6 +226,18 @@ export function chartOf(container) {
   }).observe(container);
   chart.on('finished', () => { container.dataset.drawn = container.dataset.version || '0'; });
   return chart;
+}
+
+/** The plot cards' buttons (pages.py PLOT_ACTIONS): reset the zoom, save the chart as a PNG. */
+export function wirePlotActions() {
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest?.('[data-plot-action]');
+    const box = button?.closest('.plot-card')?.querySelector('.plot');
+    const chart = box && window.echarts && echarts.getInstanceByDom(box);
+    if (!chart) return;
+    if (button.dataset.plotAction === 'zoom') chart.dispatchAction({type: 'dataZoom', start: 0, end: 100});
+    else el('a', {href: chart.getDataURL({type: 'png', pixelRatio: 2, backgroundColor: cssVar('--bg')}), download: `${box.id}.png`}).click();
+  });
 }
 
 /** Draw `option` into the container's chart: series (and `replace`d components) replaced, the rest merged, so

@@ -2,7 +2,7 @@
 // for what changed since its last answer); stop, delete, edit the budget, the Experiment as YAML.
 import {
   PREFIX, POLL_MS, answerOf, badge, confirmDelete, deleteExperiment, el, every, experimentPath, fmt, getJSON, kube, loadCharts,
-  setMessage, stopExperiment, toYAML, warmUp,
+  setMessage, stopExperiment, toYAML, warmUp, wirePlotActions,
 } from './common.js';
 import {Trials} from './model.js';
 import {Plots} from './plots.js';
@@ -88,7 +88,8 @@ async function importance() {
   try {
     const answer = (prefetched && await prefetched) || await getJSON(`${base}/importance`);
     prefetched = null;
-    importanceCount = succeeded;
+    // As many as the answer counted (an answer computed before the status moved is asked for again).
+    importanceCount = Math.min(succeeded, answer.trials);
     await loadCharts();
     await plots.setImportance(answer);
   } catch (error) {
@@ -101,8 +102,9 @@ async function importance() {
 async function poll() {
   let answer;
   try {
-    answer = await (early.data && since === 0 ? answerOf(early.data) : getJSON(`${base}?since=${since}`));
+    const request = since === 0 ? early.data : null; // the HTML's request, used once, failed or not
     early.data = null;
+    answer = await (request ? answerOf(request) : getJSON(`${base}?since=${since}`));
   } catch (error) {
     if (error.status === 404) {
       setMessage(`Experiment ${namespace}/${name} does not exist (any more).`, true);
@@ -180,6 +182,9 @@ document.getElementById('yaml-box').addEventListener('toggle', async (event) => 
   document.getElementById('yaml').textContent = toYAML(shown);
 });
 
+wirePlotActions();
+// The charts follow the system's light or dark colours: drawn again when they change.
+window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { plots.drawn = -1; plots.draw(); });
 // Parsed, and warmed up, while the first answer is computed (no more of that once the answer is in).
 let answered = false;
 early.data?.then(() => { answered = true; }, () => { answered = true; });

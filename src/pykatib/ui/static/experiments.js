@@ -42,7 +42,7 @@ function row(item) {
     el('td', {}, fmtTime(item.created)),
     el('td', {class: 'num', title: `${item.succeeded} succeeded, ${item.running} running, ${item.failed} failed of ${item.trials}`},
       `${item.succeeded} / ${item.running} / ${item.failed}`),
-    el('td', {class: 'num'}, optimal),
+    typeof item.optimal === 'string' ? el('td', {class: 'text', title: optimal}, optimal) : el('td', {class: 'num'}, optimal),
     el('td', {}, item.algorithm || ''),
     el('td', {},
       el('button', {type: 'button', class: 'stop', disabled: item.ended || item.stopRequested, onclick: () => stop(item),

@@ -2,7 +2,7 @@
 // slice, contour, parameter importance, intermediate values, timeline, the objective's EDF, and for hyperband
 // and PBT the lineage of their trials. Each is drawn from the page's Trials with ECharts on a 2D canvas, in
 // place (a zoom or a brushed range stays while points arrive).
-import {ACTIVE, PHASE_COLORS, PREFIX, axis, baseOption, colorScale, draw, el} from './common.js';
+import {ACTIVE, PHASE_COLORS, axis, baseOption, colorScale, cssVar, draw, el, trialHref} from './common.js';
 
 const MISSING = 'No finished trial with an objective value yet.';
 const MAX_CURVES = 1000;
@@ -24,15 +24,11 @@ function container(key) {
   return document.getElementById(`plot-${key}`);
 }
 
-function localTime(ms) {
-  return ms - new Date(ms).getTimezoneOffset() * 60000;
-}
-
 function extent(values) {
   let min = Infinity;
   let max = -Infinity;
   for (const v of values) {
-    if (v === null || v === undefined || Number.isNaN(v)) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) continue; // a report past float32's range is Infinity
     if (v < min) min = v;
     if (v > max) max = v;
   }
@@ -76,7 +72,6 @@ export class Plots {
     this.importance = null;
     this.drawn = -1;
     this.measured = false;
-    this.clicks = new Set();
   }
 
   spec() { return this.experiment().spec || {}; }
@@ -116,7 +111,7 @@ export class Plots {
     this.measured = true;
   }
 
-  /** Draw a plot's option (see common.js draw); a click on a point of the series named `points` (of any
+  /** Draw a plot's option (see common.js draw); a click on a point of the series at index `points` (of any
    *  series when it is null) opens the trial `names[dataIndex]`. */
   plot(key, option, {names = null, points = null, replace = []} = {}) {
     const box = container(key);
@@ -125,10 +120,10 @@ export class Plots {
     chart.off('click');
     if (names) {
       chart.on('click', (p) => {
-        const trial = points === null || p.seriesName === points ? names[p.dataIndex] : null;
+        const trial = points === null || p.seriesIndex === points ? names[p.dataIndex] : null;
         if (!trial) return;
         const {namespace, name} = document.body.dataset;
-        window.location.assign(`${PREFIX}/experiments/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/trials/${encodeURIComponent(trial)}`);
+        window.location.assign(trialHref(namespace, name, trial));
       });
     }
     return done;
@@ -196,7 +191,7 @@ export class Plots {
         {type: 'line', name: 'Best value', step: 'end', showSymbol: false, silent: true, data: best, markLine,
           lineStyle: {color: PHASE_COLORS.Failed}, itemStyle: {color: PHASE_COLORS.Failed}},
       ],
-    }), {names, points: 'Objective value'});
+    }), {names, points: 0});
   }
 
   parallel() {
@@ -225,7 +220,7 @@ export class Plots {
     const key = JSON.stringify(parallelAxis.map((a) => [a.name, a.data]));
     const replace = key === this.axesKey ? [] : ['parallelAxis', 'visualMap'];
     this.axesKey = key;
-    const fg = getComputedStyle(document.documentElement).getPropertyValue('--fg').trim();
+    const fg = cssVar('--fg');
     return this.plot('parallel', baseOption({
       toolbox: {show: false}, legend: {show: false}, tooltip: {show: false},
       parallel: {left: 48, right: 120, top: 24, bottom: 40,
@@ -330,7 +325,7 @@ export class Plots {
         {type: 'scatter', name: 'Trials', ...dots(rows.length, 5), z: 2, itemStyle: {color: '#111', borderColor: '#fff', borderWidth: 1},
           data: rows.map((_, i) => [sx.values[i], sy.values[i]]), tooltip: tip(names, (v) => [`${xName} = ${num(v[0])}`, `${yName} = ${num(v[1])}`])},
       ],
-    }), {names, points: 'Trials', replace: ['xAxis', 'yAxis', 'visualMap']});
+    }), {names, points: 1, replace: ['xAxis', 'yAxis', 'visualMap']});
   }
 
   /** The importance answer from /importance (drawn when it comes, and with the other plots). */
@@ -344,7 +339,8 @@ export class Plots {
     const found = answer ? Object.entries(answer.importances) : [];
     found.sort((a, b) => a[1] - b[1]);
     if (!answer) note('importance', 'Computing…');
-    else if (!found.length) note('importance', `Shown once ${5} trials have succeeded (${answer.trials} so far).`);
+    else if (answer.used < answer.minTrials) note('importance', `Shown once ${answer.minTrials} trials have succeeded with every parameter (${answer.used} so far).`);
+    else if (!found.length) note('importance', 'No parameter varies enough to tell.');
     else note('importance', `Optuna's PED-ANOVA over ${answer.used} of ${answer.trials} succeeded trials.`);
     return this.plot('importance', baseOption({
       legend: {show: false}, grid: {left: 24, right: 24, top: 32, bottom: 48, containLabel: true},
@@ -425,7 +421,7 @@ export class Plots {
       if (start === null || start === undefined) continue;
       started += 1;
       const phase = cols.phase[row];
-      (byPhase[phase] ||= []).push([localTime(start), localTime(cols.end[row] ?? now), row + 1]);
+      (byPhase[phase] ||= []).push([start, cols.end[row] ?? now, row + 1]);  // ECharts shows local time
       (names[phase] ||= []).push(cols.name[row]);
     }
     note('timeline', started ? '' : 'No trial has started yet.');
@@ -456,7 +452,7 @@ export class Plots {
     }
     const series = Object.entries(byPhase).map(([phase, data]) => ({
       type: 'custom', name: phase, renderItem, encode: {x: [0, 1], y: 2}, data, itemStyle: {color: color(phase)},
-      tooltip: tip(names[phase], (v) => [phase, `${new Date(v[0] + new Date(v[0]).getTimezoneOffset() * 60000).toLocaleString()}, ${((v[1] - v[0]) / 1000).toFixed(1)} s`]),
+      tooltip: tip(names[phase], (v) => [phase, `${new Date(v[0]).toLocaleString()}, ${((v[1] - v[0]) / 1000).toFixed(1)} s`]),
     }));
     return this.plot('timeline', baseOption({xAxis: axis({name: 'Time', type: 'time'}), yAxis: axis({name: 'Trial', minInterval: 1}), series}),
       {replace: ['xAxis', 'yAxis']});
@@ -492,7 +488,7 @@ export class Plots {
       const from = parent[row] && at.get(parent[row]);
       if (from) links.push({coords: [from, [Number(stage[row]), y[i]]]});
     });
-    const groups = lineage.bracket ? rows.map((row) => `bracket ${labels[lineage.bracket][row]}, rung ${labels[lineage.rung][row]}`) : null;
+    const groups = lineage.bracket ? rows.map((row) => `bracket ${labels[lineage.bracket]?.[row]}, rung ${labels[lineage.rung]?.[row]}`) : null;
     note('lineage', rows.length ? `${rows.length} trials, ${links.length} continued from a parent.` : this.missing());
     return this.plot('lineage', baseOption({
       legend: {show: false},
@@ -507,6 +503,6 @@ export class Plots {
         {type: 'lines', name: 'Parent', coordinateSystem: 'cartesian2d', data: links, silent: true,
           lineStyle: {width: 1, opacity: 0.5, color: PHASE_COLORS.Created}},
       ],
-    }), {names, points: 'Trials'});
+    }), {names, points: 0});
   }
 }

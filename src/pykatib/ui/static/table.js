@@ -1,6 +1,6 @@
 // The experiment page's trials table: sort by any column, filter by status, pages; the best trial's row
 // highlighted; each metric's min / max / latest; a CSV of what the table shows (every page of it).
-import {PREFIX, downloadText, el, fmt, fmtDuration, fmtTime} from './common.js';
+import {downloadText, el, fmt, fmtDuration, fmtTime, trialHref} from './common.js';
 
 const PAGE_SIZES = [25, 50, 100, 500];
 
@@ -114,9 +114,10 @@ export class TrialsTable {
       const cells = columns.map((column) => {
         const raw = column.get(row);
         if (column.link) {
-          const href = `${PREFIX}/experiments/${encodeURIComponent(namespace)}/${encodeURIComponent(experiment)}/trials/${encodeURIComponent(raw)}`;
+          const href = trialHref(namespace, experiment, raw);
           return el('td', {}, el('a', {href}, raw), name === best ? el('span', {title: 'best trial', 'aria-label': 'best trial'}, ' ★') : null);
         }
+        if (typeof raw === 'string' && column.num) return el('td', {class: 'text', title: raw}, raw); // a text metric (a genotype)
         return el('td', {class: column.num ? 'num' : ''}, column.show ? column.show(raw) : fmt(raw));
       });
       return el('tr', {class: name === best ? 'best' : '', 'data-trial': name}, ...cells);

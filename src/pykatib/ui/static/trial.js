@@ -2,7 +2,7 @@
 // report), the primary replica's log (followed while the trial runs) and the rendered trial spec as YAML.
 import {
   GROUP, PREFIX, POLL_MS, axis, badge, baseOption, draw, el, every, fmt, fmtDuration, fmtTime, getJSON, kube, loadCharts,
-  setMessage, toYAML,
+  setMessage, toYAML, wirePlotActions,
 } from './common.js';
 
 const {namespace, experiment, trial} = document.body.dataset;
@@ -65,7 +65,7 @@ async function curve(data) {
   const time = xKind === 'time';
   const series = Object.entries(data.observations).map(([name, reports]) => ({
     type: 'line', name, showSymbol: reports.value.length <= 500, symbolSize: 5,
-    data: reports.value.map((v, i) => [time ? reports.time[i] - new Date(reports.time[i]).getTimezoneOffset() * 60000 : i + 1, v]),
+    data: reports.value.map((v, i) => [time ? reports.time[i] : i + 1, v]), // ECharts shows local time
   }));
   // The axes are set again only when the x axis changes (a zoom stays while reports arrive).
   const replace = drawnAxis === xKind ? [] : ['xAxis', 'yAxis'];
@@ -148,4 +148,6 @@ async function refresh() {
 
 controls();
 loadCharts().catch(() => {});
+wirePlotActions();
+window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { if (last) curve(last); });
 every(POLL_MS, refresh);
