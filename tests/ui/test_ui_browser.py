@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from e2e_support import PROJECT
+from pykatib.suggest.hyperband import PARENT_LABEL as HYPERBAND_PARENT
 from pykatib.suggest.pbt import PARENT_LABEL
 from server_support import Server
 from ui_support import PLOT_POINTS, gated_experiment, open_gate, screenshot
@@ -438,3 +439,23 @@ def test_the_page_recovers_when_its_first_request_fails(context: Any, server: Se
     page.wait_for_function("document.body.dataset.status === 'Succeeded'", timeout=WAIT_MS)
     page.wait_for_function(f"({PLOT_POINTS})().history === 1", timeout=WAIT_MS)
     screenshot(page, tmp_path / "recovered.png")
+
+
+def test_hyperband_lineage(context: Any, server: Server, tmp_path: Path) -> None:
+    """Hyperband's rungs (pykatib's labels): a point per finished trial; the trial promoted to the next rung is
+    drawn from its parent."""
+    doc = yaml.safe_load((PROJECT / "examples" / "hyperband.yaml").read_text())
+    doc["metadata"]["name"] = "ui-hyperband"
+    doc["spec"]["algorithm"]["algorithmSettings"][2]["value"] = "2"  # r_l 2: 5 trials (tests/e2e_support.py)
+    server.create(doc)
+    server.wait_for("ui-hyperband", condition="Succeeded", timeout=600)
+    trials = server.trials("ui-hyperband")
+    finished = [t for t in trials if t["status"].get("observation")]
+    promoted = [t for t in trials if HYPERBAND_PARENT in t["metadata"].get("labels", {})]
+    assert promoted  # the better of the first rung goes on
+    page = experiment_page(context, server, "ui-hyperband")
+    page.wait_for_function(f"({PLOT_POINTS})().lineage === {len(finished)}", timeout=WAIT_MS)
+    assert page.evaluate(PLOT_POINTS)["lineageLinks"] == len(promoted)
+    axis = page.evaluate("echarts.getInstanceByDom(document.getElementById('plot-lineage')).getOption().xAxis[0].name")
+    assert axis.startswith("Rung")  # hyperband's stages; PBT's are generations
+    page.locator("#card-lineage").screenshot(path=str(tmp_path / "lineage.png"))

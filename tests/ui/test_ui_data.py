@@ -4,6 +4,9 @@ no trial changed."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,3 +128,29 @@ def test_importance_is_kept_while_the_status_counts_the_same_succeeded_trials(st
         assert current is not None
         answer = cache.get(current, read)
         assert len(reads) == expected_reads and answer["trials"] == 6 and sorted(answer["importances"]) == ["lr"]
+
+
+def test_pages_asking_at_once_share_one_importance_computation(store: Store) -> None:
+    record = store.create_experiment("j", "default", document())
+    trials = store.create_trials(record.id, [NewTrial(f"j-{n}", {"lr": f"0.{n}"}) for n in range(1, 7)])
+    for n, trial in enumerate(trials):
+        store.update_trial(trial.id, phase=TrialPhase.SUCCEEDED, objective_value=float(n))
+    store.update_experiment(record.id, status={"trialsSucceeded": 6})
+    current = store.get_experiment("j")
+    assert current is not None
+    reads: list[int] = []
+    started = threading.Barrier(4)
+
+    def read() -> list[Any]:
+        reads.append(1)
+        time.sleep(0.2)  # the others arrive while this one reads
+        return store.list_trials(record.id)
+
+    def ask() -> dict[str, Any]:
+        started.wait()
+        return cache.get(current, read)
+
+    cache = ImportanceCache()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: ask(), range(4)))
+    assert len(reads) == 1 and all(a == answers[0] for a in answers)

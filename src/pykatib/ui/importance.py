@@ -45,24 +45,33 @@ class ImportanceCache:
         self._lock = threading.Lock()
         # (id, created_at): a deleted experiment's row id may be handed to the next one created.
         self._kept: dict[tuple[int, Any], tuple[int, dict[str, Any]]] = {}
+        self._computing: dict[tuple[int, Any], threading.Lock] = {}  # one computation per experiment at a time
 
     def get(self, record: ExperimentRecord, trials: Callable[[], Sequence[TrialRecord]]) -> dict[str, Any]:
         """The importance of ``record``'s succeeded trials; ``trials()`` (its trials, read from the store: about
-        0.2 s for 10,000) is called only when its status counts another number of succeeded trials."""
+        0.2 s for 10,000) is called only when its status counts another number of succeeded trials. Pages
+        asking at once for the same experiment wait for one computation."""
         key = (record.id, record.created_at)
         succeeded = (record.status or {}).get("trialsSucceeded")
+        count = succeeded if isinstance(succeeded, int) else -1
         with self._lock:
-            kept = self._kept.get(key)
-        if kept is not None and isinstance(succeeded, int) and kept[0] == succeeded:
-            return kept[1]
-        done = [t for t in trials() if t.phase == TrialPhase.SUCCEEDED and t.objective_value is not None]
-        result = importance(record, done)
-        with self._lock:
-            self._kept.pop(key, None)
-            self._kept[key] = (succeeded if isinstance(succeeded, int) else -1, result)
-            while len(self._kept) > KEPT_EXPERIMENTS:
-                del self._kept[next(iter(self._kept))]  # the least recently computed
-        return result
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:
+            with self._lock:
+                kept = self._kept.get(key)
+            if kept is not None and count >= 0 and kept[0] == count:
+                return kept[1]
+            done = [t for t in trials() if t.phase == TrialPhase.SUCCEEDED and t.objective_value is not None]
+            result = importance(record, done)
+            with self._lock:
+                self._kept.pop(key, None)
+                self._kept[key] = (count, result)
+                while len(self._kept) > KEPT_EXPERIMENTS:
+                    dropped = next(iter(self._kept))  # the least recently computed
+                    del self._kept[dropped]
+                    if dropped != key:
+                        self._computing.pop(dropped, None)
+            return result
 
 
 def importance(record: ExperimentRecord, done: Sequence[TrialRecord]) -> dict[str, Any]:
