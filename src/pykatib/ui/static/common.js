@@ -219,10 +219,9 @@ export function chartOf(container) {
   const found = echarts.getInstanceByDom(container);
   if (found) return found;
   const chart = echarts.init(container, null, {renderer: 'canvas'});
-  let size = `${container.clientWidth}x${container.clientHeight}`;
   new ResizeObserver(() => {
-    const now = `${container.clientWidth}x${container.clientHeight}`;
-    if (now !== size) { size = now; chart.resize(); } // not the observer's first call: that would draw again
+    // Only when the box and the chart differ: not on the observer's first call, nor after a page's own resize()
+    if (container.clientWidth !== chart.getWidth() || container.clientHeight !== chart.getHeight()) chart.resize();
   }).observe(container);
   chart.on('finished', () => { container.dataset.drawn = container.dataset.version || '0'; });
   return chart;
@@ -279,9 +278,9 @@ export function baseOption(extra = {}) {
 
 /** A colour scale (viridis) over `dimension` of the series `seriesIndex`: low values dark, high ones yellow; the
  *  other way round with `reverse` (the objective's best values are yellow: reversed when it is minimised). */
-export function colorScale(dimension, seriesIndex, [min, max], title, {reverse = false, show = true} = {}) {
+export function colorScale(dimension, seriesIndex, [min, max], title, {reverse = false} = {}) {
   return {
-    type: 'continuous', dimension, seriesIndex, min, max: max > min ? max : min + 1, show, calculable: false,
+    type: 'continuous', dimension, seriesIndex, min, max: max > min ? max : min + 1, calculable: false,
     orient: 'vertical', right: 0, top: 'middle', itemHeight: 120, text: [title, ''], textStyle: {color: cssVar('--fg')},
     inRange: {color: reverse ? [...VIRIDIS].reverse() : VIRIDIS},
   };
