@@ -125,7 +125,8 @@ def test_children_a_trial_leaves_behind_are_stopped_when_it_ends(tmp_path: Path)
 def test_a_failing_primary_replica_fails_the_trial_and_stops_the_others(tmp_path: Path) -> None:
     """A TFJob whose Chief exits 3 while its Worker would run 30 s: the trial Fails at once, its Worker is
     stopped, and the experiment ends. (Once, stopping the Worker made the controller take the trial's end
-    for its own stop and wait for it forever.)"""
+    for its own stop and wait for it forever.) The Worker writes its pid file whole, with a rename: stopped
+    between the shell's open and its write, it once left an empty one."""
     doc = make_experiment(["sh"], parallelTrialCount=1, maxTrialCount=1, maxFailedTrialCount=1)
 
     def replica(script: str) -> dict[str, Any]:
@@ -137,7 +138,8 @@ def test_a_failing_primary_replica_fails_the_trial_and_stops_the_others(tmp_path
         "primaryContainerName": "tensorflow",
         "trialParameters": [{"name": "x", "reference": "x"}],
         "trialSpec": {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "spec": {"tfReplicaSpecs": {
-            "Chief": replica("echo loss=$1; exit 3"), "Worker": replica("echo $$ > worker.pid; sleep 30")}}},
+            "Chief": replica("echo loss=$1; exit 3"),
+            "Worker": replica("echo $$ > w.tmp && mv w.tmp worker.pid; sleep 30")}}},
     }  # fmt: skip
     with opened_store(tmp_path) as store:
         controller = ExperimentController(parse_experiment(doc), store, workdir=tmp_path)
